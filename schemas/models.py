@@ -1,0 +1,96 @@
+"""Typed event contracts. The JSON Schema files beside this module are generated from these
+models (`sentiment-monitor schemas export`) and a contract test keeps them in step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Label = Literal["negative", "neutral", "positive"]
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", str_strip_whitespace=False)
+
+
+class SocialPost(_Contract):
+    """A post from a social platform, as producers write it to the posts topic."""
+
+    id: str = Field(min_length=1, max_length=256)
+    text: str
+    author: str | None = None
+    created_at: datetime
+    platform: str = Field(min_length=1, max_length=64)
+    lang: str | None = Field(None, max_length=16)
+    url: str | None = Field(None, max_length=2048)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Review(_Contract):
+    """A product review, as producers write it to the reviews topic."""
+
+    id: str = Field(min_length=1, max_length=256)
+    text: str
+    rating: int = Field(ge=1, le=5)
+    product: str = Field(min_length=1, max_length=256)
+    brand: str | None = Field(None, max_length=256)
+    author: str | None = None
+    created_at: datetime
+    platform: str = Field("reviews", max_length=64)
+
+
+class NormalizedEvent(_Contract):
+    """What the pipeline scores: either input kind, plus where it came from in Kafka."""
+
+    id: str
+    source: Literal["post", "review"]
+    platform: str
+    text: str
+    author: str | None = None
+    created_at: datetime
+    product: str | None = None
+    brand: str | None = None
+    rating: int | None = None
+    lang: str | None = None
+    url: str | None = None
+    topic: str
+    partition: int
+    offset: int
+
+
+class ScoredEvent(_Contract):
+    """Published to the enriched topic for every valid input record."""
+
+    id: str
+    source: Literal["post", "review"]
+    platform: str
+    created_at: datetime
+    text: str = Field(description="The input text, cut to 280 characters")
+    author: str | None = None
+    product: str | None = None
+    brand: str | None = None
+    label: Label
+    probabilities: dict[Label, float]
+    score: float = Field(ge=-1.0, le=1.0, description="p_positive - p_negative")
+    entities: list[str] = Field(default_factory=list)
+    model_name: str
+    model_version: str
+    processed_at: datetime
+    processing_ms: float = Field(ge=0, description="Time from receipt to scoring, in ms")
+
+
+class DeadLetter(_Contract):
+    """An input record that could not be scored, with the reason, and its original bytes."""
+
+    reason: Literal[
+        "malformed_json", "bad_utf8", "not_an_object", "missing_field", "wrong_type",
+        "invalid_value", "empty_text", "text_too_long", "payload_too_large",
+    ]
+    error: str
+    original_b64: str
+    topic: str
+    partition: int
+    offset: int
+    received_at: datetime

@@ -1,0 +1,134 @@
+"""`dev up|down|status` and the demo: local Kafka and Redis for developers, never for production."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+import typer
+from rich.console import Console
+
+from stream_app.infra.kafka_local import LocalKafka, default_cache_dir, free_port
+from stream_app.infra.redis_local import LocalRedis
+
+dev_app = typer.Typer(help="Local Kafka and Redis for development.", no_args_is_help=True)
+console = Console()
+
+
+def _state_file() -> Path:
+    return default_cache_dir() / "dev" / "state.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def _env_lines(bootstrap: str, redis_url: str) -> str:
+    return f"SM_KAFKA_BOOTSTRAP={bootstrap}\nSM_REDIS_URL={redis_url}"
+
+
+@dev_app.command("up")
+def dev_up() -> None:
+    """Start Kafka (KRaft) and Redis on loopback; they keep running until `dev down`."""
+    state = _state_file()
+    if state.exists() and all(_alive(p) for p in orjson.loads(state.read_bytes())["pids"]):
+        console.print("already up:")
+        dev_status()
+        return
+    root = state.parent
+    kafka = LocalKafka(data_dir=root / "kafka").start()
+    redis = LocalRedis(data_dir=root / "redis").start()
+    state.write_bytes(orjson.dumps({
+        "pids": [kafka.pid, redis.pid], "kafka": kafka.bootstrap, "redis": redis.url,
+    }))
+    console.print(_env_lines(kafka.bootstrap, redis.url))
+
+
+@dev_app.command("down")
+def dev_down() -> None:
+    """Stop what `dev up` started and remove its data."""
+    state = _state_file()
+    if not state.exists():
+        console.print("nothing running")
+        return
+    for pid in orjson.loads(state.read_bytes())["pids"]:
+        if _alive(pid):
+            os.kill(pid, signal.SIGTERM)
+    state.unlink()
+    import shutil
+
+    shutil.rmtree(state.parent, ignore_errors=True)
+    console.print("stopped")
+
+
+@dev_app.command("status")
+def dev_status() -> None:
+    """Print whether the local services run, and the settings that reach them."""
+    state = _state_file()
+    if not state.exists():
+        console.print("down")
+        raise typer.Exit(1)
+    data = orjson.loads(state.read_bytes())
+    up = all(_alive(p) for p in data["pids"])
+    console.print("up" if up else "partly down (run `dev down`, then `dev up`)")
+    console.print(_env_lines(data["kafka"], data["redis"]))
+
+
+def run_demo(console: Console, minutes: int, per_minute: int, rate: float, duration: float | None) -> None:
+    """Everything the README's main command promises, torn down on Ctrl-C."""
+    from rich.progress import Progress
+
+    from stream_app.generate import SpikeScript, generate_stream
+    from stream_app.kafka_admin import create_topics, replay
+    from stream_app.settings import load_settings
+
+    workdir = Path(tempfile.mkdtemp(prefix="sm-demo-"))
+    console.print("[bold]starting Kafka (KRaft) and Redis on 127.0.0.1 …[/bold]")
+    with LocalKafka() as kafka, LocalRedis() as redis:
+        web_port = int(os.environ.get("SM_WEB_PORT", free_port()))
+        env = {**os.environ, "SM_KAFKA_BOOTSTRAP": kafka.bootstrap, "SM_REDIS_URL": redis.url,
+               "SM_WEB_PORT": str(web_port), "SM_DATA_DIR": str(workdir / "worker")}
+        settings = load_settings(kafka_bootstrap=kafka.bootstrap, redis_url=redis.url, web_port=web_port)
+        for name, outcome in create_topics(settings).items():
+            console.print(f"topic {name}: {outcome}")
+        log = (workdir / "worker.log").open("wb")
+        worker = subprocess.Popen([sys.executable, "-m", "stream_app.cli", "worker"], env=env,
+                                  stdout=log, stderr=subprocess.STDOUT)
+        try:
+            records = list(generate_stream(minutes, per_minute, spike=SpikeScript(start_minute=minutes // 2)))
+            console.print(f"worker pid {worker.pid}, log {workdir / 'worker.log'}")
+            console.print(f"dashboard and metrics: http://127.0.0.1:{web_port}/metrics")
+            console.print(f"query: SM_REDIS_URL={redis.url} sentiment-monitor counts --minutes {minutes + 5}")
+            console.print(f"Redis keys: redis-cli -p {redis.port} --scan --pattern 'sm:*'")
+            with Progress(console=console) as progress:
+                task = progress.add_task("replaying the feed", total=len(records))
+                for kind, topic in (("post", settings.topic_posts), ("review", settings.topic_reviews)):
+                    replay(settings, [r for k, r in records if k == kind], topic, rate,
+                           progress=lambda n: progress.advance(task, n))
+            console.print("[green]replay done[/green]; the worker keeps running. Ctrl-C to stop.")
+            deadline = None if duration is None else time.monotonic() + duration
+            while worker.poll() is None and (deadline is None or time.monotonic() < deadline):
+                time.sleep(0.5)
+            if worker.poll() is not None:
+                console.print(f"[red]worker exited with {worker.returncode}[/red]; see {workdir / 'worker.log'}")
+        except KeyboardInterrupt:
+            console.print("stopping …")
+        finally:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGINT)
+                try:
+                    worker.wait(30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+            log.close()
+    console.print("stopped cleanly")

@@ -1,0 +1,131 @@
+"""The ONNX Runtime classifier: CUDA FP16 with I/O binding when present, else CPU INT8."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.engine.precision import resolve_model_file
+from stream_app.engine.tokenize import BucketingTokenizer, EncodedSlice
+from stream_app.engine.types import Sentiment
+
+log = logging.getLogger(__name__)
+
+Provider = Literal["auto", "cpu", "cuda"]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    provider: str
+    precision: str
+
+
+def choose_provider(requested: Provider, available: Sequence[str]) -> str:
+    """'auto' takes CUDA when onnxruntime-gpu sees a GPU; a forced 'cuda' falls back with a warning."""
+    has_cuda = "CUDAExecutionProvider" in available
+    if requested == "cpu" or not has_cuda:
+        if requested == "cuda":
+            log.warning("CUDA was requested but onnxruntime offers %s; using CPU", list(available))
+        return "cpu"
+    return "cuda"
+
+
+def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
+
+
+class OnnxClassifier:
+    """Implements `Classifier`. Split into tokenize / forward / postprocess so the async
+    runner can overlap tokenizing one batch with the forward pass of the previous one."""
+
+    def __init__(
+        self,
+        model_dir: Path,
+        provider: Provider = "auto",
+        intra_op_threads: int = 0,
+        max_length: int = 128,
+        precision: str | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        self.model_dir = model_dir
+        meta = json.loads((model_dir / "labels.json").read_text())
+        self.labels: list[str] = meta["labels"]
+        chosen = choose_provider(provider, ort.get_available_providers())
+        self.precision = precision or ("fp16" if chosen == "cuda" else "int8")
+        model_file = resolve_model_file(model_dir, self.precision)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = intra_op_threads
+        options.inter_op_num_threads = 1
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if chosen == "cuda" else ["CPUExecutionProvider"]
+        self._session = ort.InferenceSession(str(model_file), options, providers=providers)
+        active = self._session.get_providers()[0]
+        self.provider = "cuda" if active == "CUDAExecutionProvider" else "cpu"
+        self._input_names = {i.name for i in self._session.get_inputs()}
+        self.tokenizer = BucketingTokenizer.from_dir(model_dir, max_length)
+        self.info = ModelInfo(
+            name=str(meta.get("name", model_dir.name)),
+            version=str(meta.get("version", "0")),
+            provider=self.provider,
+            precision=self.precision,
+        )
+        log.info("model %s v%s on %s (%s, %s)", self.info.name, self.info.version,
+                 active, self.precision, model_file)
+
+    def tokenize(self, texts: Sequence[object]) -> list[EncodedSlice]:
+        return self.tokenizer.encode(texts)
+
+    def forward(self, slices: list[EncodedSlice]) -> list[tuple[EncodedSlice, npt.NDArray[np.float32]]]:
+        return [(piece, self._run(piece)) for piece in slices]
+
+    def _run(self, piece: EncodedSlice) -> npt.NDArray[np.float32]:
+        feeds: dict[str, Any] = {
+            "input_ids": piece.input_ids,
+            "attention_mask": piece.attention_mask,
+            "token_type_ids": piece.token_type_ids,
+        }
+        feeds = {k: v for k, v in feeds.items() if k in self._input_names}
+        if self.provider == "cuda":
+            return self._run_bound(feeds)
+        return np.asarray(self._session.run(["logits"], feeds)[0], dtype=np.float32)
+
+    def _run_bound(self, feeds: dict[str, Any]) -> npt.NDArray[np.float32]:
+        """I/O binding copies inputs to the GPU once and keeps the output buffer on device."""
+        binding = self._session.io_binding()
+        for name, array in feeds.items():
+            binding.bind_cpu_input(name, array)
+        binding.bind_output("logits", "cuda")
+        self._session.run_with_iobinding(binding)
+        return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
+
+    def postprocess(
+        self, count: int, results: list[tuple[EncodedSlice, npt.NDArray[np.float32]]]
+    ) -> list[Sentiment]:
+        probs = np.zeros((count, len(self.labels)), dtype=np.float32)
+        for piece, logits in results:
+            probs[piece.positions] = softmax(logits)
+        return [Sentiment.from_probabilities(row.tolist()) for row in probs]
+
+    def classify(self, texts: Sequence[object]) -> list[Sentiment]:
+        if not texts:
+            return []
+        return self.postprocess(len(texts), self.forward(self.tokenize(texts)))
+
+    def probabilities(self, texts: Sequence[object]) -> npt.NDArray[np.float32]:
+        """Raw class probabilities in input order, for evaluation and parity checks."""
+        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for piece, logits in self.forward(self.tokenize(texts)):
+            probs[piece.positions] = softmax(logits)
+        return probs

@@ -1,0 +1,109 @@
+"""Derive the precision a provider wants from the one precision a model directory ships.
+
+The default model is committed as FP16 (the GPU precision, under 50 MB). The CPU path
+wants INT8: we widen FP16 back to FP32 and quantize dynamically, once, into a cache
+keyed by the source file's hash. Uses only `onnx` and `onnxruntime`, never torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+FP32, FP16, INT8 = "model.fp32.onnx", "model.fp16.onnx", "model.int8.onnx"
+
+
+def cache_root() -> Path:
+    base = os.environ.get("SM_LOCAL_CACHE") or Path.home() / ".cache" / "sentiment-monitor"
+    return Path(base) / "models"
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(chunk)
+    return sha.hexdigest()[:16]
+
+
+def widen_fp16_to_fp32(src: Path, dst: Path) -> None:
+    """Every FP16 tensor, cast and type annotation becomes FP32; the graph is otherwise unchanged."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, numpy_helper
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    for index, init in enumerate(graph.initializer):
+        if init.data_type == TensorProto.FLOAT16:
+            widened = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float32), init.name)
+            graph.initializer[index].CopyFrom(widened)
+    for node in graph.node:
+        for attr in node.attribute:
+            if node.op_type == "Cast" and attr.name == "to" and attr.i == TensorProto.FLOAT16:
+                attr.i = TensorProto.FLOAT
+            if attr.type == onnx.AttributeProto.TENSOR and attr.t.data_type == TensorProto.FLOAT16:
+                attr.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(attr.t).astype(np.float32)))
+    for value in [*graph.value_info, *graph.input, *graph.output]:
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT16:
+            value.type.tensor_type.elem_type = TensorProto.FLOAT
+    onnx.save(model, str(dst))
+
+
+def quantize_int8(src_fp32: Path, dst: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(
+        str(src_fp32),
+        str(dst),
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+    )
+
+
+def to_fp16(src_fp32: Path, dst: Path) -> None:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = convert_float_to_float16(onnx.load(str(src_fp32)), keep_io_types=True)
+    onnx.save(model, str(dst))
+
+
+def resolve_model_file(model_dir: Path, precision: str) -> Path:
+    """The file for `precision` ('int8', 'fp16' or 'fp32'), derived and cached when absent."""
+    wanted = {"int8": INT8, "fp16": FP16, "fp32": FP32}[precision]
+    if (model_dir / wanted).exists():
+        return model_dir / wanted
+    source = next((model_dir / n for n in (FP32, FP16, INT8) if (model_dir / n).exists()), None)
+    if source is None:
+        from stream_app.errors import ModelError
+
+        raise ModelError(f"{model_dir} holds no model.{{fp32,fp16,int8}}.onnx")
+    cache = cache_root() / _digest(source)
+    target = cache / wanted
+    if target.exists():
+        return target
+    cache.mkdir(parents=True, exist_ok=True)
+    log.info("deriving %s from %s into %s (once)", precision, source.name, cache)
+    fp32 = source if source.name == FP32 else cache / FP32
+    if source.name == FP16 and not fp32.exists():
+        widen_fp16_to_fp32(source, fp32)
+    if source.name == INT8:
+        from stream_app.errors import ModelError
+
+        raise ModelError("an INT8-only model directory cannot derive other precisions")
+    if precision == "fp32":
+        return fp32
+    partial = target.with_suffix(".partial")
+    if precision == "int8":
+        quantize_int8(fp32, partial)
+    elif precision == "fp16":
+        to_fp16(fp32, partial)
+    partial.replace(target)
+    return target

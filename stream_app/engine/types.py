@@ -1,0 +1,38 @@
+"""The classifier seam. Everything downstream depends on these two names only."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
+
+
+@dataclass(frozen=True, slots=True)
+class Sentiment:
+    """One text's result. `score = p_pos - p_neg` carries polarity and strength in [-1, 1]."""
+
+    label: str
+    probabilities: dict[str, float]
+    score: float
+
+    @classmethod
+    def from_probabilities(cls, probs: Sequence[float]) -> Sentiment:
+        as_dict = {name: float(p) for name, p in zip(LABELS, probs, strict=True)}
+        best = max(range(len(LABELS)), key=lambda i: probs[i])
+        score = max(-1.0, min(1.0, as_dict["positive"] - as_dict["negative"]))
+        return cls(label=LABELS[best], probabilities=as_dict, score=score)
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Scores texts synchronously; results come back in input order, one per text."""
+
+    def classify(self, texts: Sequence[str]) -> list[Sentiment]: ...
+
+
+class AsyncClassifier(Protocol):
+    """What the stream layer awaits: same contract, without blocking the event loop."""
+
+    async def classify_batch(self, texts: Sequence[str]) -> list[Sentiment]: ...

@@ -1,0 +1,152 @@
+"""The Faust edge: the only module that imports faust.
+
+It wires the input topics to `BatchProcessor` and the web server to read-only views.
+Swapping the stream layer means rewriting this file and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+import orjson
+from aiohttp import web as aioweb
+
+from exporters.redis_store import RedisAggregateStore, connect
+from schemas.models import DeadLetter, ScoredEvent
+from stream_app.engine.onnx_classifier import OnnxClassifier
+from stream_app.engine.runner import InferenceRunner
+from stream_app.metrics import PipelineMetrics
+from stream_app.pipeline.process import BatchProcessor, RawRecord
+from stream_app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _broker_credentials(settings: Settings) -> Any:
+    if settings.kafka_security_protocol == "PLAINTEXT":
+        return None
+    import ssl
+
+    context = None
+    if settings.kafka_security_protocol in ("SSL", "SASL_SSL"):
+        cafile = str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None
+        context = ssl.create_default_context(cafile=cafile)
+    if settings.kafka_security_protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username, password=password,
+            mechanism=settings.kafka_sasl_mechanism or "PLAIN", ssl_context=context,
+        )
+    return faust.SSLCredentials(context)
+
+
+class FaustPublisher:
+    """Implements `Publisher`: sends, then waits until the broker acknowledged every record."""
+
+    def __init__(self, scored_topic: Any, dead_topic: Any, metrics: PipelineMetrics) -> None:
+        self.scored_topic = scored_topic
+        self.dead_topic = dead_topic
+        self.metrics = metrics
+
+    async def publish(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None:
+        pending = []
+        for event in scored:
+            pending.append(await self.scored_topic.send(
+                key=event.id.encode(), value=orjson.dumps(event.model_dump(mode="json"))))
+        for letter in dead:
+            pending.append(await self.dead_topic.send(
+                key=f"{letter.topic}:{letter.partition}:{letter.offset}".encode(),
+                value=orjson.dumps(letter.model_dump(mode="json"))))
+        if pending:
+            await asyncio.gather(*pending)
+        self.metrics.messages_out.labels(topic=self.scored_topic.get_topic_name()).inc(len(scored))
+        self.metrics.messages_out.labels(topic=self.dead_topic.get_topic_name()).inc(len(dead))
+
+
+def build_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap.split(",")],
+        broker_credentials=_broker_credentials(settings),
+        store="memory://",
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        topic_allow_declare=False,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=settings.kafka_session_timeout_s / 5,
+        broker_commit_every=200,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=max(4096, settings.batch_max_size * 4),
+        producer_linger=0.005,
+    )
+    metrics = PipelineMetrics()
+    inputs = app.topic(settings.topic_posts, settings.topic_reviews, value_serializer="raw",
+                       key_serializer="raw")
+    scored_topic = app.topic(settings.topic_scored, value_serializer="raw", key_serializer="raw")
+    dead_topic = app.topic(settings.topic_dead_letter, value_serializer="raw", key_serializer="raw")
+    kinds = {settings.topic_posts: "post", settings.topic_reviews: "review"}
+
+    classifier = OnnxClassifier(settings.model_dir, settings.provider,
+                                settings.intra_op_threads, settings.max_length)
+    runner = InferenceRunner(classifier, settings.inference_queue_depth)
+    store = RedisAggregateStore(connect(settings.redis_url.get_secret_value()),
+                                prefix=settings.redis_prefix, retention_s=settings.redis_retention_s)
+    metrics.model.info({k: str(v) for k, v in vars(classifier.info).items()})
+    processor = BatchProcessor(
+        classifier=runner, publisher=FaustPublisher(scored_topic, dead_topic, metrics),
+        sink=store, kinds=kinds,  # type: ignore[arg-type]
+        model_name=classifier.info.name, model_version=classifier.info.version,
+        max_text_chars=settings.max_text_chars, observer=metrics,
+    )
+    ready = asyncio.Event()
+
+    @app.task
+    async def _start_inference() -> None:
+        await runner.start()
+        ready.set()
+        log.info("worker ready: %s", settings.masked())
+
+    @app.agent(inputs)
+    async def score(stream: Any) -> None:
+        await ready.wait()
+        async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
+            now = time.monotonic()
+            batch = [
+                RawRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value, now)
+                for e in events
+            ]
+            for record in batch:
+                metrics.messages_in.labels(topic=record.topic).inc()
+            await processor.process(batch)
+
+    @app.page("/metrics")
+    async def _metrics(web: Any, request: Any) -> Any:
+        return aioweb.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    @app.page("/healthz")
+    async def _healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def _readyz(web: Any, request: Any) -> Any:
+        return web.json({"ready": ready.is_set()}, status=200 if ready.is_set() else 503)
+
+    app.sm_metrics = metrics  # type: ignore[attr-defined]
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    """Blocks until the worker is stopped (SIGINT/SIGTERM)."""
+    app = build_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()

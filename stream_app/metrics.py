@@ -1,0 +1,34 @@
+"""Prometheus metrics, on a registry owned by each worker (tests build their own)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+
+from schemas.models import DeadLetter
+
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class PipelineMetrics:
+    """Implements `BatchObserver`. Labels are bounded: topics and dead-letter reasons are fixed sets."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages_in = Counter("sm_messages_in_total", "Records consumed", ["topic"], registry=r)
+        self.messages_out = Counter("sm_messages_out_total", "Records produced", ["topic"], registry=r)
+        self.dead_letters = Counter("sm_dead_letters_total", "Records dead-lettered", ["reason"], registry=r)
+        self.batch_size = Histogram("sm_batch_size", "Records per micro-batch", buckets=BATCH_BUCKETS, registry=r)
+        self.batch_seconds = Histogram("sm_batch_duration_seconds", "Wall time per micro-batch", registry=r)
+        self.model = Info("sm_model", "The loaded sentiment model", registry=r)
+
+    def batch_done(self, size: int, scored: int, dead: Sequence[DeadLetter], seconds: float) -> None:
+        self.batch_size.observe(size)
+        self.batch_seconds.observe(seconds)
+        for letter in dead:
+            self.dead_letters.labels(reason=letter.reason).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,77 @@
+"""Labelled CSV loading shared by training and evaluation.
+
+Kept free of torch so that `model evaluate` runs on a service install.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
+LABEL_TO_ID = {name: i for i, name in enumerate(LABELS)}
+
+_MOJIBAKE = re.compile(r"_?\ufffd+_?")
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    text: str
+    label: int
+    binary: bool
+    source: str
+
+
+def clean_text(text: str) -> str:
+    """Undo what a real feed also carries: HTML entities, mojibake markers, odd spacing.
+
+    The same function runs at inference, so training and serving see the same text.
+    """
+    text = html.unescape(text)
+    text = _MOJIBAKE.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def read_labelled_csv(path: Path) -> tuple[list[Example], bool]:
+    """Read a `text,label` CSV; the file is binary when it has no neutral rows."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = [(r["text"], r["label"].strip().lower()) for r in csv.DictReader(handle)]
+    unknown = {label for _, label in rows if label not in LABEL_TO_ID}
+    if unknown:
+        raise ValueError(f"{path}: unknown labels {sorted(unknown)}; expected {LABELS}")
+    binary = all(label != "neutral" for _, label in rows)
+    examples = [
+        Example(clean_text(text), LABEL_TO_ID[label], binary, path.stem) for text, label in rows
+    ]
+    return examples, binary
+
+
+def in_holdout(text: str, fraction: float, salt: str = "sentiment-monitor") -> bool:
+    """Stable hash split: the same text is always on the same side, on every machine."""
+    digest = hashlib.blake2b(f"{salt}:{text}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < fraction
+
+
+def split_holdout(
+    examples: Iterable[Example], fraction: float
+) -> tuple[list[Example], list[Example]]:
+    train: list[Example] = []
+    dev: list[Example] = []
+    for example in examples:
+        (dev if in_holdout(example.text, fraction) else train).append(example)
+    return train, dev
+
+
+def write_labelled_csv(path: Path, examples: Sequence[Example]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        for example in examples:
+            writer.writerow([example.text, LABELS[example.label]])

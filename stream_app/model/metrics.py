@@ -1,0 +1,71 @@
+"""Classification metrics in plain numpy, so evaluation needs no sklearn or torch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.model.data import LABELS
+
+
+@dataclass(frozen=True)
+class Report:
+    n: int
+    accuracy: float
+    macro_f1: float
+    per_class: dict[str, dict[str, float]]
+    confusion: list[list[int]]
+    labels: list[str]
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "per_class": self.per_class,
+            "labels": self.labels,
+            "confusion": self.confusion,
+        }
+
+
+def score_predictions(
+    gold: npt.NDArray[np.int64], pred: npt.NDArray[np.int64], label_ids: list[int]
+) -> Report:
+    """Confusion matrix and F1 over `label_ids` only (two classes for a binary file)."""
+    index = {label: i for i, label in enumerate(label_ids)}
+    confusion = np.zeros((len(label_ids), len(label_ids)), dtype=np.int64)
+    for g, p in zip(gold.tolist(), pred.tolist(), strict=True):
+        confusion[index[g], index[p]] += 1
+    per_class: dict[str, dict[str, float]] = {}
+    f1s = []
+    for i, label in enumerate(label_ids):
+        tp = float(confusion[i, i])
+        precision = tp / max(float(confusion[:, i].sum()), 1.0)
+        recall = tp / max(float(confusion[i, :].sum()), 1.0)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        f1s.append(f1)
+        per_class[LABELS[label]] = {
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "support": float(confusion[i, :].sum()),
+        }
+    n = int(confusion.sum())
+    return Report(
+        n=n,
+        accuracy=float(np.trace(confusion)) / max(n, 1),
+        macro_f1=float(np.mean(f1s)),
+        per_class=per_class,
+        confusion=confusion.tolist(),
+        labels=[LABELS[i] for i in label_ids],
+    )
+
+
+def decide(probs: npt.NDArray[np.float32], binary: bool) -> npt.NDArray[np.int64]:
+    """The decision rule: argmax of all three classes, or of negative vs positive on binary data."""
+    if binary:
+        neg, pos = LABELS.index("negative"), LABELS.index("positive")
+        return np.where(probs[:, pos] >= probs[:, neg], pos, neg).astype(np.int64)
+    return probs.argmax(axis=1).astype(np.int64)

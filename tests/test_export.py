@@ -1,0 +1,84 @@
+"""Export a tiny randomly initialised BERT and check every precision's parity."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="export needs the train extra")
+pytestmark = pytest.mark.train
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    from stream_app.model.export import export_model
+
+    root = tmp_path_factory.mktemp("tiny")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz",
+             "good", "bad", "movie", "the", "was", "very", "not", "##s", "##ing", "!", ".", ","]
+    (root / "vocab.txt").write_text("\n".join(vocab))
+    tokenizer = BertTokenizerFast(vocab_file=str(root / "vocab.txt"))
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, num_labels=3, max_position_embeddings=160)
+    checkpoint = root / "checkpoint"
+    BertForSequenceClassification(config).save_pretrained(checkpoint)
+    tokenizer.save_pretrained(checkpoint)
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "movie", "the", "was", "very", "not", "cat", "dog", "!"]
+    texts = [" ".join(rng.choice(words, size=rng.integers(1, 30))) for _ in range(300)]
+    return export_model(checkpoint, root / "model", texts, name="tiny", version="0.0.1"), texts
+
+
+def test_fp32_int8_fp16_parity(tiny_export):
+    result, _ = tiny_export
+    assert result.parity["fp32_max_abs_logit_diff"] <= 1e-4
+    assert result.parity["int8_argmax_agreement"] >= 0.99
+    assert result.parity["fp16_argmax_agreement"] >= 0.99
+    assert result.passed
+
+
+def test_graph_is_fused(tiny_export):
+    result, _ = tiny_export
+    assert result.fused_ops.get("Attention", 0) == 2
+    assert result.fused_ops.get("SkipLayerNormalization", 0) >= 2
+
+
+def test_model_dir_is_self_contained(tiny_export):
+    result, _ = tiny_export
+    names = {p.name for p in result.out.iterdir()}
+    assert {"model.fp32.onnx", "model.int8.onnx", "model.fp16.onnx", "tokenizer.json", "labels.json"} <= names
+
+
+def test_dynamic_axes_accept_any_batch_and_length(tiny_export):
+    import onnxruntime as ort
+
+    result, _ = tiny_export
+    session = ort.InferenceSession(str(result.out / "model.fp32.onnx"), providers=["CPUExecutionProvider"])
+    for batch, length in ((1, 3), (7, 50), (2, 128)):
+        feeds = {n: np.ones((batch, length), dtype=np.int64) for n in ("input_ids", "attention_mask", "token_type_ids")}
+        assert session.run(["logits"], feeds)[0].shape == (batch, 3)
+
+
+def test_fp16_only_directory_derives_int8_at_load(tiny_export, tmp_path, monkeypatch):
+    import shutil
+
+    from stream_app.engine.onnx_classifier import OnnxClassifier
+
+    result, texts = tiny_export
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("model.fp16.onnx", "tokenizer.json", "labels.json"):
+        shutil.copy(result.out / name, shipped / name)
+    monkeypatch.setenv("SM_LOCAL_CACHE", str(tmp_path / "cache"))
+    derived = OnnxClassifier(shipped, provider="cpu")
+    assert derived.precision == "int8"
+    assert list((tmp_path / "cache" / "models").glob("*/model.int8.onnx"))
+    reference = OnnxClassifier(result.out, provider="cpu", precision="fp32")
+    agree = (derived.probabilities(texts).argmax(1) == reference.probabilities(texts).argmax(1)).mean()
+    assert agree >= 0.99
