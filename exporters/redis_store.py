@@ -20,7 +20,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
-from stream_app.pipeline.counts import Counts, CountedRecord, deltas_by_partition, minute_of
+from stream_app.pipeline.counts import CountedRecord, Counts, deltas_by_partition, minute_of
 
 
 class AggregateStore(Protocol):
@@ -70,15 +70,13 @@ class RedisAggregateStore:
                 try:
                     await tx.watch(*offset_keys)
                     applied_raw = await self.client.mget(offset_keys)
-                    applied = {
-                        tp: int(raw) for tp, raw in zip(partitions, applied_raw, strict=True) if raw is not None
-                    }
+                    applied = {tp: int(raw) for tp, raw in zip(partitions, applied_raw, strict=True) if raw is not None}
                     deltas = deltas_by_partition(records, applied)
                     if not deltas:
-                        await tx.unwatch()
+                        await tx.unwatch()  # type: ignore[no-untyped-call]
                         return 0
                     current = await self._read_partials(deltas)
-                    tx.multi()
+                    tx.multi()  # type: ignore[no-untyped-call]
                     fresh = 0
                     for (topic, partition), delta in deltas.items():
                         field = f"{topic}:{partition}"

@@ -85,8 +85,15 @@ class DeadLetter(_Contract):
     """An input record that could not be scored, with the reason, and its original bytes."""
 
     reason: Literal[
-        "malformed_json", "bad_utf8", "not_an_object", "missing_field", "wrong_type",
-        "invalid_value", "empty_text", "text_too_long", "payload_too_large",
+        "malformed_json",
+        "bad_utf8",
+        "not_an_object",
+        "missing_field",
+        "wrong_type",
+        "invalid_value",
+        "empty_text",
+        "text_too_long",
+        "payload_too_large",
     ]
     error: str
     original_b64: str

@@ -36,7 +36,8 @@ def settings() -> Settings:
 def setup_logging(level: str, as_json: bool) -> None:
     fmt = (
         '{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}'
-        if as_json else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+        if as_json
+        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
 
@@ -78,13 +79,13 @@ def replay(
     """Produce a CSV or JSONL file into Kafka."""
     from rich.progress import Progress
 
-    from stream_app.kafka_admin import read_records, replay as do_replay
+    from stream_app.kafka_admin import read_records
+    from stream_app.kafka_admin import replay as do_replay
 
     records = list(read_records(file))
     with Progress(console=console) as progress:
         task = progress.add_task(f"→ {topic}", total=len(records))
-        sent = do_replay(settings(), records, topic, rate or None,
-                         progress=lambda n: progress.advance(task, n))
+        sent = do_replay(settings(), records, topic, rate or None, progress=lambda n: progress.advance(task, n))
     console.print(f"sent {sent} records to {topic}")
 
 
@@ -141,7 +142,7 @@ def counts(
         out: dict[str, list[dict[str, object]]] = {}
         try:
             for name in [source] if source else await store.sources():
-                rows = []
+                rows: list[dict[str, object]] = []
                 for minute in range(now - 60 * (minutes - 1), now + 60, 60):
                     total = await store.minute_counts(name, minute)
                     if total.volume:
@@ -158,8 +159,8 @@ def counts(
     table = Table("source", "minute", "negative", "neutral", "positive", "volume", "mean score")
     for name, rows in data.items():
         for row in rows:
-            table.add_row(name, str(row["minute"]), *(str(row[k]) for k in ("negative", "neutral", "positive", "volume")),
-                          f"{row['mean_score']:+.3f}")
+            cells = [str(row[k]) for k in ("negative", "neutral", "positive", "volume")]
+            table.add_row(name, str(row["minute"]), *cells, f"{row['mean_score']:+.3f}")
     console.print(table)
 
 
@@ -168,7 +169,9 @@ def demo(
     minutes: int = 12,
     per_minute: int = 120,
     rate: float = 60.0,
-    duration: Annotated[float | None, typer.Option(help="Stop this many seconds after the replay; default: wait for Ctrl-C")] = None,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop this many seconds after the replay; default: wait for Ctrl-C")
+    ] = None,
 ) -> None:
     """Start local Kafka and Redis, a worker, and replay a synthetic stream with a spike."""
     run_demo(console, minutes, per_minute, rate, duration)

@@ -48,9 +48,15 @@ def dev_up() -> None:
     root = state.parent
     kafka = LocalKafka(data_dir=root / "kafka").start()
     redis = LocalRedis(data_dir=root / "redis").start()
-    state.write_bytes(orjson.dumps({
-        "pids": [kafka.pid, redis.pid], "kafka": kafka.bootstrap, "redis": redis.url,
-    }))
+    state.write_bytes(
+        orjson.dumps(
+            {
+                "pids": [kafka.pid, redis.pid],
+                "kafka": kafka.bootstrap,
+                "redis": redis.url,
+            }
+        )
+    )
     console.print(_env_lines(kafka.bootstrap, redis.url))
 
 
@@ -96,14 +102,20 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
     console.print("[bold]starting Kafka (KRaft) and Redis on 127.0.0.1 …[/bold]")
     with LocalKafka() as kafka, LocalRedis() as redis:
         web_port = int(os.environ.get("SM_WEB_PORT", free_port()))
-        env = {**os.environ, "SM_KAFKA_BOOTSTRAP": kafka.bootstrap, "SM_REDIS_URL": redis.url,
-               "SM_WEB_PORT": str(web_port), "SM_DATA_DIR": str(workdir / "worker")}
+        env = {
+            **os.environ,
+            "SM_KAFKA_BOOTSTRAP": kafka.bootstrap,
+            "SM_REDIS_URL": redis.url,
+            "SM_WEB_PORT": str(web_port),
+            "SM_DATA_DIR": str(workdir / "worker"),
+        }
         settings = load_settings(kafka_bootstrap=kafka.bootstrap, redis_url=redis.url, web_port=web_port)
         for name, outcome in create_topics(settings).items():
             console.print(f"topic {name}: {outcome}")
         log = (workdir / "worker.log").open("wb")
-        worker = subprocess.Popen([sys.executable, "-m", "stream_app.cli", "worker"], env=env,
-                                  stdout=log, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "stream_app.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             records = list(generate_stream(minutes, per_minute, spike=SpikeScript(start_minute=minutes // 2)))
             console.print(f"worker pid {worker.pid}, log {workdir / 'worker.log'}")
@@ -113,8 +125,13 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
             with Progress(console=console) as progress:
                 task = progress.add_task("replaying the feed", total=len(records))
                 for kind, topic in (("post", settings.topic_posts), ("review", settings.topic_reviews)):
-                    replay(settings, [r for k, r in records if k == kind], topic, rate,
-                           progress=lambda n: progress.advance(task, n))
+                    replay(
+                        settings,
+                        [r for k, r in records if k == kind],
+                        topic,
+                        rate,
+                        progress=lambda n: progress.advance(task, n),
+                    )
             console.print("[green]replay done[/green]; the worker keeps running. Ctrl-C to stop.")
             deadline = None if duration is None else time.monotonic() + duration
             while worker.poll() is None and (deadline is None or time.monotonic() < deadline):

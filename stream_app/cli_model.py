@@ -34,9 +34,18 @@ def train_cmd(
     """Fine-tune a BERT-family checkpoint into a negative/neutral/positive classifier."""
     from stream_app.model.train import TrainConfig, train
 
-    config = TrainConfig(data=data, out=out, base=base, seed=seed, epochs=epochs, batch_size=batch_size,
-                         learning_rate=learning_rate, max_length=max_length,
-                         holdout_fraction=holdout_fraction, max_minutes=max_minutes)
+    config = TrainConfig(
+        data=data,
+        out=out,
+        base=base,
+        seed=seed,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        max_length=max_length,
+        holdout_fraction=holdout_fraction,
+        max_minutes=max_minutes,
+    )
     console.print(train(config)["best"])
 
 
@@ -46,15 +55,16 @@ def _print_report(stem: str, report: Report) -> None:
     for column in ("precision", "recall", "f1", "support"):
         table.add_column(column, justify="right")
     for label, row in report.per_class.items():
-        table.add_row(label, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}",
-                      str(int(row["support"])))
+        table.add_row(
+            label, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(int(row["support"]))
+        )
     console.print(table)
     confusion = Table(title="confusion (rows: gold, columns: predicted)")
     confusion.add_column("")
     for label in report.labels:
         confusion.add_column(label, justify="right")
-    for label, row in zip(report.labels, report.confusion, strict=True):
-        confusion.add_row(label, *(str(v) for v in row))
+    for label, counts in zip(report.labels, report.confusion, strict=True):
+        confusion.add_row(label, *(str(v) for v in counts))
     console.print(confusion)
 
 
@@ -73,21 +83,34 @@ def evaluate_cmd(
     classifier = OnnxClassifier(model, provider=provider)  # type: ignore[arg-type]
     results: dict[str, object] = {}
     for path in data:
-        examples, binary = read_labelled_csv(path)
-        examples = examples[:limit] if limit else examples
-        probs = np.concatenate([
-            classifier.probabilities([e.text for e in examples[i : i + 256]])
-            for i in range(0, len(examples), 256)
-        ]) if examples else np.zeros((0, 3), dtype=np.float32)
+        all_examples, binary = read_labelled_csv(path)
+        examples = all_examples[:limit] if limit else all_examples
+        probs = (
+            np.concatenate(
+                [
+                    classifier.probabilities([e.text for e in examples[i : i + 256]])
+                    for i in range(0, len(examples), 256)
+                ]
+            )
+            if examples
+            else np.zeros((0, 3), dtype=np.float32)
+        )
         gold = np.array([e.label for e in examples], dtype=np.int64)
         report = score_predictions(gold, decide(probs, binary), [0, 2] if binary else [0, 1, 2])
         _print_report(path.stem, report)
         results[path.stem] = {**report.as_json(), "binary": binary}
     if json_out:
-        json_out.write_text(json.dumps({
-            "model": str(model), "provider": classifier.provider, "precision": classifier.precision,
-            "files": results,
-        }, indent=2))
+        json_out.write_text(
+            json.dumps(
+                {
+                    "model": str(model),
+                    "provider": classifier.provider,
+                    "precision": classifier.precision,
+                    "files": results,
+                },
+                indent=2,
+            )
+        )
 
 
 @model_app.command("split")
@@ -118,8 +141,14 @@ def export_cmd(
     from stream_app.model.export import export_model
 
     texts = [record["text"] for _, record in generate_stream(minutes=max(1, samples // 60 + 1), per_minute=60, seed=99)]
-    result = export_model(checkpoint, out, texts[:samples], name=name, version=version,
-                          keep=[f"model.{k.strip()}.onnx" for k in keep.split(",")])
+    result = export_model(
+        checkpoint,
+        out,
+        texts[:samples],
+        name=name,
+        version=version,
+        keep=[f"model.{k.strip()}.onnx" for k in keep.split(",")],
+    )
     console.print({"fused": result.fused_ops, "parity": result.parity})
     if not result.passed:
         raise typer.Exit(1)

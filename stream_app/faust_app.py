@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import faust
-import orjson
 from aiohttp import web as aioweb
 
 from exporters.redis_store import RedisAggregateStore, connect
@@ -39,8 +39,10 @@ def _broker_credentials(settings: Settings) -> Any:
     if settings.kafka_security_protocol.startswith("SASL"):
         password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else ""
         return faust.SASLCredentials(
-            username=settings.kafka_sasl_username, password=password,
-            mechanism=settings.kafka_sasl_mechanism or "PLAIN", ssl_context=context,
+            username=settings.kafka_sasl_username,
+            password=password,
+            mechanism=settings.kafka_sasl_mechanism or "PLAIN",
+            ssl_context=context,
         )
     return faust.SSLCredentials(context)
 
@@ -56,19 +58,59 @@ class FaustPublisher:
     async def publish(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None:
         pending = []
         for event in scored:
-            pending.append(await self.scored_topic.send(
-                key=event.id.encode(), value=orjson.dumps(event.model_dump(mode="json"))))
+            pending.append(await self.scored_topic.send(key=event.id.encode(), value=event.model_dump_json().encode()))
         for letter in dead:
-            pending.append(await self.dead_topic.send(
-                key=f"{letter.topic}:{letter.partition}:{letter.offset}".encode(),
-                value=orjson.dumps(letter.model_dump(mode="json"))))
+            pending.append(
+                await self.dead_topic.send(
+                    key=f"{letter.topic}:{letter.partition}:{letter.offset}".encode(),
+                    value=letter.model_dump_json().encode(),
+                )
+            )
         if pending:
             await asyncio.gather(*pending)
         self.metrics.messages_out.labels(topic=self.scored_topic.get_topic_name()).inc(len(scored))
         self.metrics.messages_out.labels(topic=self.dead_topic.get_topic_name()).inc(len(dead))
 
 
-def build_app(settings: Settings) -> faust.App:
+class Processor(Protocol):
+    async def process(self, batch: Sequence[RawRecord]) -> Any: ...
+
+
+@dataclass
+class Wiring:
+    """What the agent needs, built once the app's topics exist; tests inject fakes."""
+
+    processor: Processor
+    start: Callable[[], Awaitable[None]]
+
+
+def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metrics: PipelineMetrics) -> Wiring:
+    """The real thing: ONNX model behind the async runner, Redis store, Kafka publisher."""
+    classifier = OnnxClassifier(settings.model_dir, settings.provider, settings.intra_op_threads, settings.max_length)
+    runner = InferenceRunner(classifier, settings.inference_queue_depth)
+    store = RedisAggregateStore(
+        connect(settings.redis_url.get_secret_value()),
+        prefix=settings.redis_prefix,
+        retention_s=settings.redis_retention_s,
+    )
+    metrics.model.info({k: str(v) for k, v in vars(classifier.info).items()})
+    processor = BatchProcessor(
+        classifier=runner,
+        publisher=FaustPublisher(scored_topic, dead_topic, metrics),
+        sink=store,
+        kinds={settings.topic_posts: "post", settings.topic_reviews: "review"},
+        model_name=classifier.info.name,
+        model_version=classifier.info.version,
+        max_text_chars=settings.max_text_chars,
+        observer=metrics,
+    )
+    return Wiring(processor=processor, start=runner.start)
+
+
+WiringFactory = Callable[[Settings, Any, Any, PipelineMetrics], Wiring]
+
+
+def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{s.strip()}" for s in settings.kafka_bootstrap.split(",")],
@@ -90,29 +132,15 @@ def build_app(settings: Settings) -> faust.App:
         producer_linger=0.005,
     )
     metrics = PipelineMetrics()
-    inputs = app.topic(settings.topic_posts, settings.topic_reviews, value_serializer="raw",
-                       key_serializer="raw")
+    inputs = app.topic(settings.topic_posts, settings.topic_reviews, value_serializer="raw", key_serializer="raw")
     scored_topic = app.topic(settings.topic_scored, value_serializer="raw", key_serializer="raw")
     dead_topic = app.topic(settings.topic_dead_letter, value_serializer="raw", key_serializer="raw")
-    kinds = {settings.topic_posts: "post", settings.topic_reviews: "review"}
-
-    classifier = OnnxClassifier(settings.model_dir, settings.provider,
-                                settings.intra_op_threads, settings.max_length)
-    runner = InferenceRunner(classifier, settings.inference_queue_depth)
-    store = RedisAggregateStore(connect(settings.redis_url.get_secret_value()),
-                                prefix=settings.redis_prefix, retention_s=settings.redis_retention_s)
-    metrics.model.info({k: str(v) for k, v in vars(classifier.info).items()})
-    processor = BatchProcessor(
-        classifier=runner, publisher=FaustPublisher(scored_topic, dead_topic, metrics),
-        sink=store, kinds=kinds,  # type: ignore[arg-type]
-        model_name=classifier.info.name, model_version=classifier.info.version,
-        max_text_chars=settings.max_text_chars, observer=metrics,
-    )
+    wiring = wiring_factory(settings, scored_topic, dead_topic, metrics)
     ready = asyncio.Event()
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def _start_inference() -> None:
-        await runner.start()
+        await wiring.start()
         ready.set()
         log.info("worker ready: %s", settings.masked())
 
@@ -122,12 +150,11 @@ def build_app(settings: Settings) -> faust.App:
         async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
             now = time.monotonic()
             batch = [
-                RawRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value, now)
-                for e in events
+                RawRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value, now) for e in events
             ]
             for record in batch:
                 metrics.messages_in.labels(topic=record.topic).inc()
-            await processor.process(batch)
+            await wiring.processor.process(batch)
 
     @app.page("/metrics")
     async def _metrics(web: Any, request: Any) -> Any:
@@ -142,6 +169,7 @@ def build_app(settings: Settings) -> faust.App:
         return web.json({"ready": ready.is_set()}, status=200 if ready.is_set() else 503)
 
     app.sm_metrics = metrics  # type: ignore[attr-defined]
+    app.sm_ready = ready  # type: ignore[attr-defined]
     return app
 
 

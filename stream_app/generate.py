@@ -28,20 +28,34 @@ PRODUCTS = {
 }
 
 POSITIVE = [
-    "absolutely love {x}", "{x} was fantastic today", "really impressed with {x}",
-    "{x} made my day, great job", "best experience I've had with {x}", "{x} is brilliant, highly recommend",
-    "so happy with {x} right now", "{x} keeps getting better, thank you",
+    "absolutely love {x}",
+    "{x} was fantastic today",
+    "really impressed with {x}",
+    "{x} made my day, great job",
+    "best experience I've had with {x}",
+    "{x} is brilliant, highly recommend",
+    "so happy with {x} right now",
+    "{x} keeps getting better, thank you",
 ]
 NEGATIVE = [
-    "{x} is a total disaster", "really disappointed with {x}", "worst experience ever with {x}",
-    "{x} ruined my whole day", "never using {x} again, awful", "{x} is broken and nobody helps",
-    "furious at {x}, terrible service", "{x} wasted hours of my time, horrible",
+    "{x} is a total disaster",
+    "really disappointed with {x}",
+    "worst experience ever with {x}",
+    "{x} ruined my whole day",
+    "never using {x} again, awful",
+    "{x} is broken and nobody helps",
+    "furious at {x}, terrible service",
+    "{x} wasted hours of my time, horrible",
 ]
 NEUTRAL = [
-    "{x} announced a schedule update for next week", "reading about {x} on the train",
-    "{x} will publish results on Thursday", "anyone know what time {x} opens?",
-    "{x} moved its office to the new building", "saw an ad for {x} this morning",
-    "{x} is holding a press event tomorrow", "checking the {x} website for details",
+    "{x} announced a schedule update for next week",
+    "reading about {x} on the train",
+    "{x} will publish results on Thursday",
+    "anyone know what time {x} opens?",
+    "{x} moved its office to the new building",
+    "saw an ad for {x} this morning",
+    "{x} is holding a press event tomorrow",
+    "checking the {x} website for details",
 ]
 OPENERS = ["", "Honestly, ", "Wow. ", "Update: ", "Just saying: ", "Ok so ", "FYI "]
 CLOSERS = ["", " 🙂", " 😡", " #fail", " #win", " ...", "!", " lol"]
@@ -96,15 +110,29 @@ def generate_stream(
             if rng.random() < review_share:
                 product = rng.choice(PRODUCTS[brand])
                 rating = {"positive": rng.choice([4, 5]), "neutral": 3, "negative": rng.choice([1, 2])}[label]
-                yield "review", {
-                    "id": f"r-{seed}-{serial}", "text": _text(rng, label, f"the {product}"),
-                    "rating": rating, "product": product, "brand": brand,
-                    "author": f"user{rng.randrange(5000)}", "created_at": created.isoformat(),
-                }
+                yield (
+                    "review",
+                    {
+                        "id": f"r-{seed}-{serial}",
+                        "text": _text(rng, label, f"the {product}"),
+                        "rating": rating,
+                        "product": product,
+                        "brand": brand,
+                        "author": f"user{rng.randrange(5000)}",
+                        "created_at": created.isoformat(),
+                    },
+                )
             else:
-                yield "post", {
-                    "id": f"p-{seed}-{serial}", "text": _text(rng, label, _mention(rng, brand)),
-                    "author": f"@user{rng.randrange(5000)}", "created_at": created.isoformat(),
-                    "platform": rng.choice(["x", "mastodon", "reddit"]), "lang": "en",
-                    "url": f"https://social.example/{serial}", "metadata": {"intended": label},
-                }
+                yield (
+                    "post",
+                    {
+                        "id": f"p-{seed}-{serial}",
+                        "text": _text(rng, label, _mention(rng, brand)),
+                        "author": f"@user{rng.randrange(5000)}",
+                        "created_at": created.isoformat(),
+                        "platform": rng.choice(["x", "mastodon", "reddit"]),
+                        "lang": "en",
+                        "url": f"https://social.example/{serial}",
+                        "metadata": {"intended": label},
+                    },
+                )

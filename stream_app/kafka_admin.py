@@ -54,8 +54,9 @@ def create_topics(settings: Settings) -> dict[str, str]:
                 result[name] = "exists"
                 continue
             try:
-                admin.create_topics([NewTopic(name, settings.topic_partitions,
-                                              settings.topic_replication, topic_configs=configs)])
+                admin.create_topics(
+                    [NewTopic(name, settings.topic_partitions, settings.topic_replication, topic_configs=configs)]
+                )
                 result[name] = "created"
             except TopicAlreadyExistsError:
                 result[name] = "exists"

@@ -49,8 +49,11 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "stream_app.cli", "worker"], env=self.env, cwd=REPO,
-            stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "stream_app.cli", "worker"],
+            env=self.env,
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         log.close()
         return self
@@ -94,7 +97,9 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def stack_env(kafka: LocalKafka, redis_server: LocalRedis, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
+def stack_env(
+    kafka: LocalKafka, redis_server: LocalRedis, tmp_path: Path, request: pytest.FixtureRequest
+) -> dict[str, str]:
     """Environment for one test's worker: its own topics, consumer group and Redis db."""
     suffix = f"{request.node.name[:40]}-{os.getpid()}-{time.monotonic_ns() % 100000}".replace("[", "-").replace("]", "")
     env = {

@@ -10,7 +10,7 @@ import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
 from exporters.redis_store import RedisAggregateStore, connect
-from stream_app.pipeline.counts import Counts, CountedRecord, minute_of, recompute
+from stream_app.pipeline.counts import CountedRecord, Counts, minute_of, recompute
 from stream_app.settings import Settings
 
 
@@ -28,8 +28,13 @@ def produce(bootstrap: str, topic: str, values: Iterable[bytes], keys: Iterable[
 
 def drain(bootstrap: str, topic: str, expected: int, timeout: float = 180.0, settle: float = 3.0) -> list[dict]:
     """Read `topic` from the start until `expected` records arrived (then `settle` more seconds)."""
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, consumer_timeout_ms=500)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=500,
+    )
     out: list[dict] = []
     deadline = time.monotonic() + timeout
     settled_at = None
@@ -69,8 +74,15 @@ def oracle_from_scored(scored: list[dict]) -> dict[tuple[str, int], Counts]:
 
     unique = {event["id"]: event for event in scored}
     records = [
-        CountedRecord("t", 0, i, e["platform"].lower(), datetime.fromisoformat(e["created_at"]).timestamp(),
-                      e["label"], e["score"])
+        CountedRecord(
+            "t",
+            0,
+            i,
+            e["platform"].lower(),
+            datetime.fromisoformat(e["created_at"]).timestamp(),
+            e["label"],
+            e["score"],
+        )
         for i, e in enumerate(unique.values())
     ]
     return recompute(records)

@@ -20,12 +20,20 @@ def streams(draw: st.DrawFn) -> tuple[list[CountedRecord], list[list[CountedReco
     per_partition: list[list[CountedRecord]] = []
     for p in range(partitions):
         n = draw(st.integers(0, 30))
-        per_partition.append([
-            CountedRecord("t", p, offset, draw(st.sampled_from(["x", "reddit", "reviews"])),
-                          draw(st.floats(1.7e9, 1.7e9 + 3600, allow_nan=False)),
-                          draw(st.sampled_from(LABELS)), draw(st.floats(-1, 1, allow_nan=False)))
-            for offset in range(n)
-        ])
+        per_partition.append(
+            [
+                CountedRecord(
+                    "t",
+                    p,
+                    offset,
+                    draw(st.sampled_from(["x", "reddit", "reviews"])),
+                    draw(st.floats(1.7e9, 1.7e9 + 3600, allow_nan=False)),
+                    draw(st.sampled_from(LABELS)),
+                    draw(st.floats(-1, 1, allow_nan=False)),
+                )
+                for offset in range(n)
+            ]
+        )
     # Deliver in batches; after any batch, a "crash" may rewind a partition by a few records.
     batches: list[list[CountedRecord]] = []
     cursors = [0] * partitions

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -19,13 +17,38 @@ def tiny_export(tmp_path_factory):
     from stream_app.model.export import export_model
 
     root = tmp_path_factory.mktemp("tiny")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *"abcdefghijklmnopqrstuvwxyz",
-             "good", "bad", "movie", "the", "was", "very", "not", "##s", "##ing", "!", ".", ","]
+    vocab = [
+        "[PAD]",
+        "[UNK]",
+        "[CLS]",
+        "[SEP]",
+        "[MASK]",
+        *"abcdefghijklmnopqrstuvwxyz",
+        "good",
+        "bad",
+        "movie",
+        "the",
+        "was",
+        "very",
+        "not",
+        "##s",
+        "##ing",
+        "!",
+        ".",
+        ",",
+    ]
     (root / "vocab.txt").write_text("\n".join(vocab))
     tokenizer = BertTokenizerFast(vocab_file=str(root / "vocab.txt"))
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                        intermediate_size=64, num_labels=3, max_position_embeddings=160)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+        num_labels=3,
+        max_position_embeddings=160,
+    )
     checkpoint = root / "checkpoint"
     BertForSequenceClassification(config).save_pretrained(checkpoint)
     tokenizer.save_pretrained(checkpoint)

@@ -13,8 +13,9 @@ from tests.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
 
 def _processor() -> tuple[BatchProcessor, ListPublisher, MemoryCountsSink]:
     publisher, sink = ListPublisher(), MemoryCountsSink()
-    processor = BatchProcessor(KeywordClassifier(), publisher, sink, {"posts": "post", "reviews": "review"},
-                               "fake", "0")
+    processor = BatchProcessor(
+        KeywordClassifier(), publisher, sink, {"posts": "post", "reviews": "review"}, "fake", "0"
+    )
     return processor, publisher, sink
 
 

@@ -21,8 +21,9 @@ async def store(redis_server, request):
 
 def _records(partition: int, offsets: range, minute: int = 1_700_000_040) -> list[CountedRecord]:
     labels = ["negative", "neutral", "positive"]
-    return [CountedRecord("posts", partition, o, "x", minute + o % 50, labels[o % 3], (o % 5) / 5 - 0.4)
-            for o in offsets]
+    return [
+        CountedRecord("posts", partition, o, "x", minute + o % 50, labels[o % 3], (o % 5) / 5 - 0.4) for o in offsets
+    ]
 
 
 async def test_applying_the_same_batch_twice_counts_it_once(store):

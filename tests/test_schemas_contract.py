@@ -15,7 +15,8 @@ from stream_app.generate import generate_stream
 def test_schema_file_matches_model(name):
     committed = schemas.schema_path(name).read_text()
     assert committed == schemas.render_schema(schemas.CONTRACTS[name]), (
-        f"{name}.schema.json is stale: run `sentiment-monitor schemas export`")
+        f"{name}.schema.json is stale: run `sentiment-monitor schemas export`"
+    )
 
 
 def test_generated_feed_satisfies_the_input_contracts():

@@ -22,8 +22,10 @@ INVALID = [
     (b'{"id": "x1", "platform": "x", "created_at": "2026-01-01T00:00:00Z"}', "missing_field"),
     (b'{"id": "x2", "text": 42, "platform": "x", "created_at": "2026-01-01T00:00:00Z"}', "wrong_type"),
     (b'{"id": "x3", "text": "   ", "platform": "x", "created_at": "2026-01-01T00:00:00Z"}', "empty_text"),
-    (orjson.dumps({"id": "x4", "text": "y" * 20_001, "platform": "x", "created_at": "2026-01-01T00:00:00Z"}),
-     "text_too_long"),
+    (
+        orjson.dumps({"id": "x4", "text": "y" * 20_001, "platform": "x", "created_at": "2026-01-01T00:00:00Z"}),
+        "text_too_long",
+    ),
     (b"", "malformed_json"),
 ]
 

@@ -8,10 +8,24 @@ import pytest
 from stream_app.errors import InvalidRecord
 from stream_app.pipeline.validate import MAX_PAYLOAD_BYTES, make_dead_letter, parse_record
 
-GOOD_POST = {"id": "p1", "text": "love it", "author": "@a", "created_at": "2026-03-01T12:00:00Z",
-             "platform": "X", "lang": "en", "url": "https://e.example/1"}
-GOOD_REVIEW = {"id": "r1", "text": "broke in a day", "rating": 1, "product": "mug", "brand": "Orbital",
-               "author": "b", "created_at": "2026-03-01T12:00:00+01:00"}
+GOOD_POST = {
+    "id": "p1",
+    "text": "love it",
+    "author": "@a",
+    "created_at": "2026-03-01T12:00:00Z",
+    "platform": "X",
+    "lang": "en",
+    "url": "https://e.example/1",
+}
+GOOD_REVIEW = {
+    "id": "r1",
+    "text": "broke in a day",
+    "rating": 1,
+    "product": "mug",
+    "brand": "Orbital",
+    "author": "b",
+    "created_at": "2026-03-01T12:00:00+01:00",
+}
 
 
 def parse(raw: bytes | None, kind: str = "post", max_chars: int = 1000):
@@ -27,7 +41,12 @@ def test_post_normalises_with_kafka_position():
 def test_review_normalises_and_keeps_product_and_rating():
     event = parse(orjson.dumps(GOOD_REVIEW), "review")
     assert (event.source, event.product, event.brand, event.rating, event.platform) == (
-        "review", "mug", "Orbital", 1, "reviews")
+        "review",
+        "mug",
+        "Orbital",
+        1,
+        "reviews",
+    )
 
 
 def test_naive_timestamp_is_taken_as_utc():

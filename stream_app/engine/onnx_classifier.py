@@ -81,8 +81,7 @@ class OnnxClassifier:
             provider=self.provider,
             precision=self.precision,
         )
-        log.info("model %s v%s on %s (%s, %s)", self.info.name, self.info.version,
-                 active, self.precision, model_file)
+        log.info("model %s v%s on %s (%s, %s)", self.info.name, self.info.version, active, self.precision, model_file)
 
     def tokenize(self, texts: Sequence[object]) -> list[EncodedSlice]:
         return self.tokenizer.encode(texts)
@@ -110,9 +109,7 @@ class OnnxClassifier:
         self._session.run_with_iobinding(binding)
         return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
 
-    def postprocess(
-        self, count: int, results: list[tuple[EncodedSlice, npt.NDArray[np.float32]]]
-    ) -> list[Sentiment]:
+    def postprocess(self, count: int, results: list[tuple[EncodedSlice, npt.NDArray[np.float32]]]) -> list[Sentiment]:
         probs = np.zeros((count, len(self.labels)), dtype=np.float32)
         for piece, logits in results:
             probs[piece.positions] = softmax(logits)

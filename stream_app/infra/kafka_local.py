@@ -54,8 +54,7 @@ def fetch_kafka_jars(cache_dir: Path | None = None) -> Path:
     staging = libs.with_name("kafka-libs.partial")
     shutil.rmtree(staging, ignore_errors=True)
     subprocess.run(
-        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-         f"-DoutputDirectory={staging}"],
+        [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={staging}"],
         check=True,
     )
     staging.rename(libs)
@@ -110,9 +109,15 @@ class LocalKafka:
     def _java(self, data_dir: Path, main: str, *args: str) -> list[str]:
         classpath = str(fetch_kafka_jars()) + "/*"
         return [
-            "java", "-Xms256m", "-Xmx512m", "-XX:+UseG1GC",
+            "java",
+            "-Xms256m",
+            "-Xmx512m",
+            "-XX:+UseG1GC",
             f"-Dlog4j.configuration=file:{data_dir / 'log4j.properties'}",
-            "-cp", classpath, main, *args,
+            "-cp",
+            classpath,
+            main,
+            *args,
         ]
 
     def start(self, timeout: float = 90.0) -> LocalKafka:
@@ -124,15 +129,26 @@ class LocalKafka:
         if not (self.data_dir / "logs" / "meta.properties").exists():
             cluster_id = str(uuid.uuid4().hex[:22])
             subprocess.run(
-                self._java(self.data_dir, "kafka.tools.StorageTool", "format",
-                           "-t", cluster_id, "-c", str(config), "--ignore-formatted"),
-                check=True, stdout=subprocess.DEVNULL,
+                self._java(
+                    self.data_dir,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                    "--ignore-formatted",
+                ),
+                check=True,
+                stdout=subprocess.DEVNULL,
             )
         log_path = self.log_file or self.data_dir / "kafka.log"
         with log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self._java(self.data_dir, "kafka.Kafka", str(config)),
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         wait_for_port(self.port, timeout, self._process)
         self._wait_ready(timeout)

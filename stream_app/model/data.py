@@ -46,9 +46,7 @@ def read_labelled_csv(path: Path) -> tuple[list[Example], bool]:
     if unknown:
         raise ValueError(f"{path}: unknown labels {sorted(unknown)}; expected {LABELS}")
     binary = all(label != "neutral" for _, label in rows)
-    examples = [
-        Example(clean_text(text), LABEL_TO_ID[label], binary, path.stem) for text, label in rows
-    ]
+    examples = [Example(clean_text(text), LABEL_TO_ID[label], binary, path.stem) for text, label in rows]
     return examples, binary
 
 
@@ -58,9 +56,7 @@ def in_holdout(text: str, fraction: float, salt: str = "sentiment-monitor") -> b
     return int.from_bytes(digest, "big") / 2**64 < fraction
 
 
-def split_holdout(
-    examples: Iterable[Example], fraction: float
-) -> tuple[list[Example], list[Example]]:
+def split_holdout(examples: Iterable[Example], fraction: float) -> tuple[list[Example], list[Example]]:
     train: list[Example] = []
     dev: list[Example] = []
     for example in examples:

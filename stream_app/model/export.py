@@ -52,23 +52,27 @@ def export_model(
 
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), use_fast=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        str(checkpoint), attn_implementation="eager"
-    ).eval()
-    sample = tokenizer(["a short one", "and a rather longer sentence to export"],
-                       padding=True, return_tensors="pt")
+    model = AutoModelForSequenceClassification.from_pretrained(str(checkpoint), attn_implementation="eager").eval()
+    sample = tokenizer(["a short one", "and a rather longer sentence to export"], padding=True, return_tensors="pt")
     raw = out / "model.raw.onnx"
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
     with torch.no_grad():
         torch.onnx.export(
-            model, (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
-            str(raw), input_names=names, output_names=["logits"], dynamic_axes=axes,
-            opset_version=17, dynamo=False,
+            model,
+            (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
+            str(raw),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
         )
     config = model.config
     optimized = optimize_model(
-        str(raw), model_type="bert", num_heads=config.num_attention_heads,
+        str(raw),
+        model_type="bert",
+        num_heads=config.num_attention_heads,
         hidden_size=config.hidden_size,
     )
     fused = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
@@ -78,10 +82,12 @@ def export_model(
     to_fp16(out / FP32, out / FP16)
 
     tokenizer.save_pretrained(str(out))
-    (out / "labels.json").write_text(json.dumps(
-        {"labels": list(LABELS), "name": name, "version": version, "max_length": max_length},
-        indent=2,
-    ))
+    (out / "labels.json").write_text(
+        json.dumps(
+            {"labels": list(LABELS), "name": name, "version": version, "max_length": max_length},
+            indent=2,
+        )
+    )
     parity = check_parity(model, tokenizer, out, parity_texts, max_length)
     (out / "parity.json").write_text(json.dumps(parity, indent=2))
     for precision_file in (FP32, FP16, INT8):
@@ -93,17 +99,14 @@ def export_model(
     return ExportResult(out, parity, fused)
 
 
-def check_parity(
-    model: Any, tokenizer: Any, out: Path, texts: Sequence[str], max_length: int
-) -> dict[str, Any]:
+def check_parity(model: Any, tokenizer: Any, out: Path, texts: Sequence[str], max_length: int) -> dict[str, Any]:
     """FP32 logits within 1e-4 of PyTorch; INT8 and FP16 argmax agree with FP32 on >= 99%."""
     import onnxruntime as ort
     import torch
 
     from stream_app.engine.precision import widen_fp16_to_fp32
 
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length,
-                        padding=True, return_tensors="np")
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding=True, return_tensors="np")
     feeds = {k: encoded[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
     with torch.no_grad():
         reference = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()

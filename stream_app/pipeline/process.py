@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal, Protocol
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from schemas.models import DeadLetter, NormalizedEvent, ScoredEvent
 from stream_app.engine.types import AsyncClassifier
@@ -64,7 +64,7 @@ class BatchProcessor:
     model_name: str
     model_version: str
     max_text_chars: int = 10_000
-    observer: BatchObserver = _NoObserver()
+    observer: BatchObserver = field(default_factory=_NoObserver)
 
     def split(self, batch: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, NormalizedEvent]], list[DeadLetter]]:
         valid: list[tuple[RawRecord, NormalizedEvent]] = []
@@ -74,11 +74,18 @@ class BatchProcessor:
             try:
                 if kind is None:
                     raise InvalidRecord("invalid_value", f"no contract for topic {raw.topic!r}")
-                event = parse_record(raw.value, kind, topic=raw.topic, partition=raw.partition,
-                                     offset=raw.offset, max_text_chars=self.max_text_chars)
+                event = parse_record(
+                    raw.value,
+                    kind,
+                    topic=raw.topic,
+                    partition=raw.partition,
+                    offset=raw.offset,
+                    max_text_chars=self.max_text_chars,
+                )
             except InvalidRecord as exc:
-                dead.append(make_dead_letter(raw.value, exc, topic=raw.topic,
-                                             partition=raw.partition, offset=raw.offset))
+                dead.append(
+                    make_dead_letter(raw.value, exc, topic=raw.topic, partition=raw.partition, offset=raw.offset)
+                )
                 continue
             valid.append((raw, event))
         return valid, dead
@@ -88,13 +95,17 @@ class BatchProcessor:
         valid, dead = self.split(batch)
         events = [event for _, event in valid]
         sentiments = await self.classifier.classify_batch([e.text for e in events])
-        scored = to_scored(events, sentiments, [raw.received_monotonic for raw, _ in valid],
-                           self.model_name, self.model_version)
+        scored = to_scored(
+            events, sentiments, [raw.received_monotonic for raw, _ in valid], self.model_name, self.model_version
+        )
         await self.publisher.publish(scored, dead)
-        await self.sink.apply([
-            CountedRecord(e.topic, e.partition, e.offset, s.platform.lower(),
-                          e.created_at.timestamp(), s.label, s.score)
-            for e, s in zip(events, scored, strict=True)
-        ])
+        await self.sink.apply(
+            [
+                CountedRecord(
+                    e.topic, e.partition, e.offset, s.platform.lower(), e.created_at.timestamp(), s.label, s.score
+                )
+                for e, s in zip(events, scored, strict=True)
+            ]
+        )
         self.observer.batch_done(len(batch), len(scored), dead, time.monotonic() - started)
         return scored

@@ -23,12 +23,21 @@ def to_scored(
     done = time.monotonic()
     return [
         ScoredEvent(
-            id=e.id, source=e.source, platform=e.platform, created_at=e.created_at,
-            text=e.text[:SNIPPET_CHARS], author=e.author, product=e.product, brand=e.brand,
-            label=s.label,  # type: ignore[arg-type]
-            probabilities=s.probabilities,  # type: ignore[arg-type]
-            score=s.score, model_name=model_name, model_version=model_version,
-            processed_at=now, processing_ms=max(0.0, (done - t) * 1000),
+            id=e.id,
+            source=e.source,
+            platform=e.platform,
+            created_at=e.created_at,
+            text=e.text[:SNIPPET_CHARS],
+            author=e.author,
+            product=e.product,
+            brand=e.brand,
+            label=s.label,
+            probabilities=s.probabilities,
+            score=s.score,
+            model_name=model_name,
+            model_version=model_version,
+            processed_at=now,
+            processing_ms=max(0.0, (done - t) * 1000),
         )
         for e, s, t in zip(events, sentiments, received_monotonic, strict=True)
     ]

@@ -7,14 +7,14 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from schemas.models import DeadLetter, NormalizedEvent, Review, SocialPost
 from stream_app.errors import InvalidRecord
 
 Kind = Literal["post", "review"]
 MAX_PAYLOAD_BYTES = 1_000_000
-_CONTRACT: dict[Kind, type[BaseModel]] = {"post": SocialPost, "review": Review}
+_CONTRACT: dict[Kind, type[SocialPost] | type[Review]] = {"post": SocialPost, "review": Review}
 
 
 def _reason_for(exc: ValidationError) -> str:
@@ -51,13 +51,11 @@ def parse_record(
     if not isinstance(data, dict):
         raise InvalidRecord("not_an_object", f"expected a JSON object, got {type(data).__name__}")
     try:
-        record = _CONTRACT[kind].model_validate(data)
+        record: SocialPost | Review = _CONTRACT[kind].model_validate(data)
     except ValidationError as exc:
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors()
-        )
+        detail = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in exc.errors())
         raise InvalidRecord(_reason_for(exc), detail) from None
-    text = getattr(record, "text")
+    text = record.text
     if not text.strip():
         raise InvalidRecord("empty_text", "text is empty or whitespace only")
     if len(text) > max_text_chars:
@@ -67,20 +65,30 @@ def parse_record(
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
     return NormalizedEvent(
-        id=fields["id"], source=kind, platform=fields["platform"], text=text,
-        author=fields.get("author"), created_at=created, product=fields.get("product"),
-        brand=fields.get("brand"), rating=fields.get("rating"), lang=fields.get("lang"),
-        url=fields.get("url"), topic=topic, partition=partition, offset=offset,
+        id=fields["id"],
+        source=kind,
+        platform=fields["platform"],
+        text=text,
+        author=fields.get("author"),
+        created_at=created,
+        product=fields.get("product"),
+        brand=fields.get("brand"),
+        rating=fields.get("rating"),
+        lang=fields.get("lang"),
+        url=fields.get("url"),
+        topic=topic,
+        partition=partition,
+        offset=offset,
     )
 
 
-def make_dead_letter(
-    raw: bytes | None, error: InvalidRecord, *, topic: str, partition: int, offset: int
-) -> DeadLetter:
+def make_dead_letter(raw: bytes | None, error: InvalidRecord, *, topic: str, partition: int, offset: int) -> DeadLetter:
     return DeadLetter(
-        reason=error.reason,  # type: ignore[arg-type]
+        reason=error.reason,
         error=error.detail[:2000],
         original_b64=base64.b64encode(raw or b"").decode("ascii"),
-        topic=topic, partition=partition, offset=offset,
+        topic=topic,
+        partition=partition,
+        offset=offset,
         received_at=datetime.now(UTC),
     )
