@@ -1,17 +1,17 @@
 """Redis aggregate store: absolute per-partition partials, fenced by applied offsets.
 
 Layout (see docs/redis.md):
-  {prefix}:counts:{source}:{minute}   hash  field "{topic}:{partition}" -> "neg,neu,pos,score_sum"
-  {prefix}:offset:{topic}:{partition} string last offset applied for that partition
-  {prefix}:sources                    set   every source seen
-One batch is one MULTI/EXEC guarded by WATCH on the offset keys it advances: if a
+  {prefix}:agg:{key}:{minute}          hash  field "{topic}:{partition}" -> "neg,neu,pos,score_sum"
+  {prefix}:pstate:{topic}:{partition}  hash  offset, watermark, late: what that partition applied
+  {prefix}:keys                        zset  aggregate key -> newest minute written
+One batch is one MULTI/EXEC guarded by WATCH on the partition-state keys it advances: if a
 zombie worker wrote the same partition meanwhile, EXEC aborts and the batch is re-read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -20,7 +20,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
-from stream_app.pipeline.counts import CountedRecord, Counts, deltas_by_partition, minute_of
+from stream_app.pipeline.counts import (
+    CountedRecord,
+    Counts,
+    PartitionDelta,
+    PartitionState,
+    deltas_by_partition,
+    minute_of,
+)
 
 
 class AggregateStore(Protocol):
@@ -48,30 +55,36 @@ def connect(url: str, retry: Retry | None = None) -> aioredis.Redis:
 
 
 class RedisAggregateStore:
-    def __init__(self, client: aioredis.Redis, prefix: str = "sm", retention_s: int = 7 * 86400) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        prefix: str = "sm",
+        retention_s: int = 7 * 86400,
+        allowed_lateness_s: float = float("inf"),
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.retention_s = retention_s
+        self.allowed_lateness_s = allowed_lateness_s
 
-    def counts_key(self, source: str, minute: int) -> str:
-        return f"{self.prefix}:counts:{source}:{minute}"
+    def bucket_key(self, key: str, minute: int) -> str:
+        return f"{self.prefix}:agg:{key}:{minute}"
 
-    def offset_key(self, topic: str, partition: int) -> str:
-        return f"{self.prefix}:offset:{topic}:{partition}"
+    def state_key(self, topic: str, partition: int) -> str:
+        return f"{self.prefix}:pstate:{topic}:{partition}"
 
     async def apply(self, records: Sequence[CountedRecord]) -> int:
         """Returns how many records were new. Safe to call again with the same records."""
         if not records:
             return 0
         partitions = sorted({(r.topic, r.partition) for r in records})
-        offset_keys = [self.offset_key(t, p) for t, p in partitions]
+        state_keys = [self.state_key(t, p) for t, p in partitions]
         while True:
             async with self.client.pipeline(transaction=True) as tx:
                 try:
-                    await tx.watch(*offset_keys)
-                    applied_raw = await self.client.mget(offset_keys)
-                    applied = {tp: int(raw) for tp, raw in zip(partitions, applied_raw, strict=True) if raw is not None}
-                    deltas = deltas_by_partition(records, applied)
+                    await tx.watch(*state_keys)
+                    applied = await self._read_states(partitions)
+                    deltas = deltas_by_partition(records, applied, self.allowed_lateness_s)
                     if not deltas:
                         await tx.unwatch()  # type: ignore[no-untyped-call]
                         return 0
@@ -80,41 +93,78 @@ class RedisAggregateStore:
                     fresh = 0
                     for (topic, partition), delta in deltas.items():
                         field = f"{topic}:{partition}"
-                        for (source, minute), added in delta.buckets.items():
-                            key = self.counts_key(source, minute)
-                            total = current[(key, field)].merge(added)
-                            tx.hset(key, field, total.encode())
-                            tx.expire(key, self.retention_s)
-                            tx.sadd(f"{self.prefix}:sources", source)
-                            fresh += added.volume
-                        tx.set(self.offset_key(topic, partition), delta.max_offset)
+                        for (key, minute), added in delta.buckets.items():
+                            bucket = self.bucket_key(key, minute)
+                            tx.hset(bucket, field, current[(bucket, field)].merge(added).encode())
+                            tx.expire(bucket, self.retention_s)
+                            tx.zadd(f"{self.prefix}:keys", {key: minute}, gt=True)
+                        state = delta.state
+                        fresh += delta.records
+                        tx.hset(
+                            self.state_key(topic, partition),
+                            mapping={
+                                "offset": state.offset,
+                                "watermark": repr(state.watermark),
+                                "late": state.late,
+                            },
+                        )
                     await tx.execute()
                     return fresh
                 except WatchError:
                     continue
 
-    async def _read_partials(self, deltas: dict[tuple[str, int], Any]) -> dict[tuple[str, str], Counts]:
+    async def _read_states(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], PartitionState]:
+        async with self.client.pipeline(transaction=False) as reads:
+            for topic, partition in partitions:
+                reads.hmget(self.state_key(topic, partition), ["offset", "watermark", "late"])
+            rows = await reads.execute()
+        return {
+            tp: PartitionState(int(row[0]), float(row[1]), int(row[2]))
+            for tp, row in zip(partitions, rows, strict=True)
+            if row[0] is not None
+        }
+
+    async def _read_partials(self, deltas: dict[tuple[str, int], PartitionDelta]) -> dict[tuple[str, str], Counts]:
         wanted = [
-            (self.counts_key(source, minute), f"{topic}:{partition}")
+            (self.bucket_key(key, minute), f"{topic}:{partition}")
             for (topic, partition), delta in deltas.items()
-            for (source, minute) in delta.buckets
+            for (key, minute) in delta.buckets
         ]
         async with self.client.pipeline(transaction=False) as reads:
-            for key, field in wanted:
-                reads.hget(key, field)
+            for bucket, field in wanted:
+                reads.hget(bucket, field)
             values = await reads.execute()
         return {pair: Counts.decode(v) for pair, v in zip(wanted, values, strict=True)}
 
-    async def minute_counts(self, source: str, minute: int) -> Counts:
-        partials = await self.client.hgetall(self.counts_key(source, minute_of(minute)))
-        total = Counts()
-        for raw in partials.values():
-            total = total.merge(Counts.decode(raw))
-        return total
+    async def minute_counts(self, key: str, minute: int) -> Counts:
+        """Totals of one aggregate key for one minute, summed over partitions."""
+        return (await self.range_counts(key, minute_of(minute), minute_of(minute)))[minute_of(minute)]
 
-    async def sources(self) -> list[str]:
-        members = await self.client.smembers(f"{self.prefix}:sources")
-        return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
+    async def range_counts(self, key: str, first_minute: int, last_minute: int) -> dict[int, Counts]:
+        """Per-minute totals of `key` for every minute in [first, last], one pipelined read."""
+        minutes = list(range(minute_of(first_minute), minute_of(last_minute) + 60, 60))
+        async with self.client.pipeline(transaction=False) as reads:
+            for minute in minutes:
+                reads.hvals(self.bucket_key(key, minute))
+            rows = await reads.execute()
+        out: dict[int, Counts] = {}
+        for minute, partials in zip(minutes, rows, strict=True):
+            total = Counts()
+            for raw in partials:
+                total = total.merge(Counts.decode(raw))
+            out[minute] = total
+        return out
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        members: list[bytes] = await self.client.zrange(f"{self.prefix}:keys", 0, -1)  # type: ignore[assignment]
+        return sorted(n for n in (m.decode() for m in members) if n.startswith(prefix))
+
+    async def late_records(self) -> int:
+        total = 0
+        async for state_key in self.client.scan_iter(match=f"{self.prefix}:pstate:*", count=500):
+            raw = await self.client.hget(state_key, "late")
+            total += int(raw or 0)
+        return total
 
     async def close(self) -> None:
         await self.client.aclose()

@@ -141,10 +141,10 @@ def counts(
         now = int(datetime.now(UTC).timestamp()) // 60 * 60
         out: dict[str, list[dict[str, object]]] = {}
         try:
-            for name in [source] if source else await store.sources():
+            for name in [source] if source else [k[4:] for k in await store.keys("src:")]:
                 rows: list[dict[str, object]] = []
                 for minute in range(now - 60 * (minutes - 1), now + 60, 60):
-                    total = await store.minute_counts(name, minute)
+                    total = await store.minute_counts(f"src:{name}", minute)
                     if total.volume:
                         rows.append({"minute": datetime.fromtimestamp(minute, UTC).isoformat(), **total.as_dict()})
                 out[name] = rows

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from schemas.models import DeadLetter, ScoredEvent
 from stream_app.engine.types import Sentiment
-from stream_app.pipeline.counts import CountedRecord, Counts, deltas_by_partition
+from stream_app.pipeline.counts import CountedRecord, Counts, PartitionState, deltas_by_partition
 
 
 class KeywordClassifier:
@@ -34,24 +34,28 @@ class ListPublisher:
 
 
 class MemoryCountsSink:
-    """The same offset-fenced absolute-partials logic as Redis, in a dict."""
+    """The same offset-fenced absolute-partials logic as Redis, in dicts."""
 
-    def __init__(self) -> None:
-        self.applied: dict[tuple[str, int], int] = {}
+    def __init__(self, allowed_lateness_s: float = float("inf")) -> None:
+        self.allowed_lateness_s = allowed_lateness_s
+        self.applied: dict[tuple[str, int], PartitionState] = {}
         self.partials: dict[tuple[str, int, str, int], Counts] = {}
 
     async def apply(self, records: Sequence[CountedRecord]) -> int:
         fresh = 0
-        for (topic, partition), delta in deltas_by_partition(records, self.applied).items():
-            for (source, minute), added in delta.buckets.items():
-                key = (source, minute, topic, partition)
-                self.partials[key] = self.partials.get(key, Counts()).merge(added)
-                fresh += added.volume
-            self.applied[(topic, partition)] = delta.max_offset
+        for tp, delta in deltas_by_partition(records, self.applied, self.allowed_lateness_s).items():
+            for (key, minute), added in delta.buckets.items():
+                slot = (key, minute, *tp)
+                self.partials[slot] = self.partials.get(slot, Counts()).merge(added)
+            self.applied[tp] = delta.state
+            fresh += delta.records
         return fresh
 
     def totals(self) -> dict[tuple[str, int], Counts]:
         out: dict[tuple[str, int], Counts] = {}
-        for (source, minute, _, _), counts in self.partials.items():
-            out[(source, minute)] = out.get((source, minute), Counts()).merge(counts)
+        for (key, minute, _, _), counts in self.partials.items():
+            out[(key, minute)] = out.get((key, minute), Counts()).merge(counts)
         return out
+
+    def late(self) -> int:
+        return sum(state.late for state in self.applied.values())

@@ -58,9 +58,9 @@ def redis_counts(settings: Settings, sources: Iterable[str], minutes: Iterable[i
             out = {}
             for source in sources:
                 for minute in minutes:
-                    total = await store.minute_counts(source, minute)
+                    total = await store.minute_counts(f"src:{source}", minute)
                     if total.volume:
-                        out[(source, minute)] = total
+                        out[(f"src:{source}", minute)] = total
             return out
         finally:
             await store.close()
@@ -78,22 +78,26 @@ def oracle_from_scored(scored: list[dict]) -> dict[tuple[str, int], Counts]:
             "t",
             0,
             i,
-            e["platform"].lower(),
+            (f"src:{e['platform'].lower()}",),
             datetime.fromisoformat(e["created_at"]).timestamp(),
             e["label"],
             e["score"],
         )
         for i, e in enumerate(unique.values())
     ]
-    return recompute(records)
+    return recompute(records)[0]
 
 
 def assert_counts_equal(actual: dict[tuple[str, int], Counts], expected: dict[tuple[str, int], Counts]) -> None:
-    assert set(actual) == set(expected), (sorted(actual), sorted(expected))
+    assert set(actual) == set(expected), sorted(set(actual) ^ set(expected))
     for key, want in expected.items():
         got = actual[key]
-        assert (got.negative, got.neutral, got.positive) == (want.negative, want.neutral, want.positive), key
-        assert abs(got.score_sum - want.score_sum) < 1e-6 * max(1, want.volume), key
+        labels_got = (got.negative, got.neutral, got.positive)
+        labels_want = (want.negative, want.neutral, want.positive)
+        assert labels_got == labels_want, (key, got, want)
+        # INT8 dynamic quantization scales activations per batch, so a record re-scored after
+        # redelivery can differ in the 4th decimal; Redis keeps the delivery it counted.
+        assert abs(got.score_sum - want.score_sum) <= 5e-3 * max(1, want.volume), (key, got, want)
 
 
 __all__ = ["assert_counts_equal", "drain", "minute_of", "oracle_from_scored", "produce", "redis_counts"]

@@ -1,5 +1,6 @@
 """Oracle property test: offset-fenced streaming counts equal a batch recomputation,
-for random streams with out-of-order event times, several partitions and redelivery."""
+for random streams with out-of-order and late event times, entities, several partitions
+and redelivery after simulated crashes."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_app.pipeline.counts import CountedRecord, Counts, recompute
+from stream_app.pipeline.process import aggregate_keys
 from tests.fakes import MemoryCountsSink
 
 LABELS = ["negative", "neutral", "positive"]
 
 
 @st.composite
-def streams(draw: st.DrawFn) -> tuple[list[CountedRecord], list[list[CountedRecord]]]:
+def streams(draw: st.DrawFn) -> tuple[list[CountedRecord], list[list[CountedRecord]], float]:
     partitions = draw(st.integers(1, 4))
     per_partition: list[list[CountedRecord]] = []
     for p in range(partitions):
@@ -26,7 +28,10 @@ def streams(draw: st.DrawFn) -> tuple[list[CountedRecord], list[list[CountedReco
                     "t",
                     p,
                     offset,
-                    draw(st.sampled_from(["x", "reddit", "reviews"])),
+                    aggregate_keys(
+                        draw(st.sampled_from(["x", "reddit", "reviews"])),
+                        draw(st.lists(st.sampled_from(["Tesla", "$AAPL", "#fail"]), unique=True, max_size=2)),
+                    ),
                     draw(st.floats(1.7e9, 1.7e9 + 3600, allow_nan=False)),
                     draw(st.sampled_from(LABELS)),
                     draw(st.floats(-1, 1, allow_nan=False)),
@@ -46,18 +51,22 @@ def streams(draw: st.DrawFn) -> tuple[list[CountedRecord], list[list[CountedReco
             if draw(st.booleans()) and cursors[p] > 0:
                 cursors[p] = max(0, cursors[p] - draw(st.integers(0, 5)))  # redelivery
         batches.append(batch)
-    return [r for part in per_partition for r in part], batches
+    lateness = draw(st.sampled_from([60.0, 300.0, 1800.0, float("inf")]))
+    return [r for part in per_partition for r in part], batches, lateness
 
 
 @given(streams())
 @settings(max_examples=150, deadline=None)
 def test_streaming_counts_equal_batch_recomputation(case):
-    records, batches = case
-    sink = MemoryCountsSink()
+    records, batches, lateness = case
+    sink = MemoryCountsSink(allowed_lateness_s=lateness)
     for batch in batches:
         asyncio.run(sink.apply(batch))
-    expected = recompute(records)
+    expected, late = recompute(records, lateness)
     actual = sink.totals()
+    assert sink.late() == late, "late events are counted, never silently dropped"
+    on_time = sum(c.volume for (key, _), c in expected.items() if key.startswith("src:"))
+    assert on_time + late == len(records)
     assert set(actual) == set(expected)
     for key, want in expected.items():
         got = actual[key]

@@ -33,13 +33,15 @@ def test_every_edge_case_gets_a_valid_result(classifier):
         assert result.score == pytest.approx(result.probabilities["positive"] - result.probabilities["negative"])
 
 
-def test_results_come_back_in_input_order(classifier):
-    texts = [f"sample {i} " + "word " * (37 - i) for i in range(37)]
-    batch = classifier.classify(texts)
-    one_by_one = [classifier.classify([t])[0] for t in texts]
+def test_results_come_back_in_input_order(model_dir):
+    # FP32, because INT8's dynamic activation scales make scores depend slightly on the batch.
+    exact = OnnxClassifier(model_dir, provider="cpu", intra_op_threads=1, precision="fp32")
+    texts = [f"sample {i} is {'great' if i % 3 else 'awful'} " + "word " * (37 - i) for i in range(37)]
+    batch = exact.classify(texts)
+    one_by_one = [exact.classify([t])[0] for t in texts]
     for a, b in zip(batch, one_by_one, strict=True):
         assert a.label == b.label
-        assert a.score == pytest.approx(b.score, abs=2e-3)
+        assert a.score == pytest.approx(b.score, abs=1e-4)
 
 
 def test_empty_batch_is_empty(classifier):

@@ -38,7 +38,7 @@ async def test_valid_records_are_scored_and_counted_invalid_ones_dead_lettered()
     assert sorted(d.reason for d in publisher.dead) == ["invalid_value", "malformed_json"]
     totals = sink.totals()
     minute = minute_of(scored[0].created_at.timestamp())
-    assert (totals[("x", minute)].positive, totals[("x", minute)].negative) == (1, 1)
+    assert (totals[("src:x", minute)].positive, totals[("src:x", minute)].negative) == (1, 1)
 
 
 async def test_redelivered_batch_is_not_counted_twice():
@@ -48,4 +48,4 @@ async def test_redelivered_batch_is_not_counted_twice():
     await processor.process(batch)
     await processor.process(batch[2:])  # as after a crash before the commit
     minute = minute_of(1772366430)
-    assert sink.totals()[("x", minute)].negative == 5
+    assert sink.totals()[("src:x", minute)].negative == 5

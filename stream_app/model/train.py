@@ -44,6 +44,7 @@ class TrainConfig:
     per_file_cap: dict[str, int] = field(default_factory=dict)
     evals: int = 4
     max_minutes: float | None = None
+    balance_classes: bool = False
 
 
 def resolve_base_model(base: str) -> str:
@@ -111,6 +112,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     ).to(device)
 
     train_set, dev_sets = load_splits(config)
+    weights = class_weights(train_set) if config.balance_classes else None
     batches_per_epoch = (len(train_set) + config.batch_size - 1) // config.batch_size
     total_steps = max(1, int(batches_per_epoch * config.epochs))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
@@ -156,7 +158,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 return_tensors="pt",
             ).to(device)
             logits = model(**encoded).logits
-            loss = _mixed_loss(torch, logits, batch, device)
+            loss = _mixed_loss(torch, logits, batch, device, weights)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -185,15 +187,29 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 break
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     settings["data"] = [str(p) for p in config.data]
-    summary = {"best": best, "train_examples": len(train_set), "config": settings, "base_resolved": base}
+    summary = {
+        "best": best,
+        "train_examples": len(train_set),
+        "config": settings,
+        "base_resolved": base,
+        "class_weights": weights,
+    }
     (config.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
 
 
-def _mixed_loss(torch: Any, logits: Any, batch: list[Example], device: Any) -> Any:
+def class_weights(examples: Sequence[Example]) -> list[float]:
+    """Inverse-frequency weights over the three-class rows (binary rows carry no neutral)."""
+    counts = np.bincount([e.label for e in examples if not e.binary], minlength=len(LABELS)).astype(float)
+    counts = np.maximum(counts, 1.0)
+    return [float(w) for w in counts.sum() / (len(LABELS) * counts)]
+
+
+def _mixed_loss(torch: Any, logits: Any, batch: list[Example], device: Any, weights: list[float] | None = None) -> Any:
     labels = torch.tensor([e.label for e in batch], device=device)
     binary = torch.tensor([e.binary for e in batch], device=device)
-    three_way = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    weight = torch.tensor(weights, device=device) if weights else None
+    three_way = torch.nn.functional.cross_entropy(logits, labels, weight=weight, reduction="none")
     polar_logits = logits[:, [0, 2]]
     polar_target = (labels == 2).long()
     two_way = torch.nn.functional.cross_entropy(polar_logits, polar_target, reduction="none")

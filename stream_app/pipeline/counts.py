@@ -68,12 +68,13 @@ class Counts:
 
 @dataclass(frozen=True, slots=True)
 class CountedRecord:
-    """The part of a scored record the counters need."""
+    """The part of a scored record the counters need. `keys` are the aggregates it feeds,
+    e.g. ``src:x``, ``ent:Tesla`` and ``ent:Tesla|src:x``."""
 
     topic: str
     partition: int
     offset: int
-    source: str
+    keys: tuple[str, ...]
     event_ts: float
     label: str
     score: float
@@ -83,37 +84,76 @@ def minute_of(ts: float) -> int:
     return int(ts // 60) * 60
 
 
+@dataclass(frozen=True, slots=True)
+class PartitionState:
+    """What Redis remembers per partition, written atomically with its partials."""
+
+    offset: int = -1
+    watermark: float = 0.0
+    late: int = 0
+
+
 @dataclass
 class PartitionDelta:
-    """What one batch adds to one partition's partial counts, and the offset it reaches."""
+    """What one batch adds to one partition's partial counts, and the state it reaches."""
 
-    max_offset: int
+    state: PartitionState
     buckets: dict[tuple[str, int], Counts] = field(default_factory=dict)
+    records: int = 0
 
 
 def deltas_by_partition(
-    records: Iterable[CountedRecord], applied: Mapping[tuple[str, int], int]
+    records: Iterable[CountedRecord],
+    applied: Mapping[tuple[str, int], PartitionState],
+    allowed_lateness_s: float = float("inf"),
 ) -> dict[tuple[str, int], PartitionDelta]:
-    """Group by partition, skipping records at or below the partition's applied offset."""
-    out: dict[tuple[str, int], PartitionDelta] = {}
+    """Fold records per partition in offset order, skipping those at or below the applied
+    offset. A record whose event time is older than the partition's watermark (its newest
+    event time so far) minus the allowed lateness is late: counted as late, not bucketed."""
+    by_partition: dict[tuple[str, int], list[CountedRecord]] = defaultdict(list)
     for record in records:
-        tp = (record.topic, record.partition)
-        if record.offset <= applied.get(tp, -1):
-            continue
-        delta = out.setdefault(tp, PartitionDelta(max_offset=record.offset))
-        delta.max_offset = max(delta.max_offset, record.offset)
-        key = (record.source, minute_of(record.event_ts))
-        delta.buckets.setdefault(key, Counts()).add(record.label, record.score)
+        by_partition[(record.topic, record.partition)].append(record)
+    out: dict[tuple[str, int], PartitionDelta] = {}
+    for tp, items in by_partition.items():
+        state = applied.get(tp, PartitionState())
+        offset, watermark, late = state.offset, state.watermark, state.late
+        buckets: dict[tuple[str, int], Counts] = {}
+        fresh = 0
+        for record in sorted(items, key=lambda r: r.offset):
+            if record.offset <= offset:
+                continue
+            offset = record.offset
+            fresh += 1
+            if record.event_ts < watermark - allowed_lateness_s:
+                late += 1
+                continue
+            watermark = max(watermark, record.event_ts)
+            minute = minute_of(record.event_ts)
+            for key in record.keys:
+                buckets.setdefault((key, minute), Counts()).add(record.label, record.score)
+        if offset != state.offset:
+            out[tp] = PartitionDelta(PartitionState(offset, watermark, late), buckets, fresh)
     return out
 
 
-def recompute(records: Iterable[CountedRecord]) -> dict[tuple[str, int], Counts]:
-    """The batch oracle: counts per (source, minute) straight from the records, deduplicated by offset."""
-    seen: set[tuple[str, int, int]] = set()
+def recompute(
+    records: Iterable[CountedRecord], allowed_lateness_s: float = float("inf")
+) -> tuple[dict[tuple[str, int], Counts], int]:
+    """The batch oracle, written apart from the streaming fold: every record once, each
+    partition in offset order, the same lateness rule. Returns bucket totals and late count."""
+    unique = {(r.topic, r.partition, r.offset): r for r in records}
+    per_partition: dict[tuple[str, int], list[CountedRecord]] = defaultdict(list)
+    for record in unique.values():
+        per_partition[(record.topic, record.partition)].append(record)
     totals: dict[tuple[str, int], Counts] = defaultdict(Counts)
-    for r in records:
-        if (r.topic, r.partition, r.offset) in seen:
-            continue
-        seen.add((r.topic, r.partition, r.offset))
-        totals[(r.source, minute_of(r.event_ts))].add(r.label, r.score)
-    return dict(totals)
+    late = 0
+    for items in per_partition.values():
+        watermark = 0.0
+        for record in sorted(items, key=lambda r: r.offset):
+            if record.event_ts < watermark - allowed_lateness_s:
+                late += 1
+                continue
+            watermark = max(watermark, record.event_ts)
+            for key in record.keys:
+                totals[(key, minute_of(record.event_ts))].add(record.label, record.score)
+    return dict(totals), late

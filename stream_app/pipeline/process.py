@@ -17,10 +17,16 @@ from schemas.models import DeadLetter, NormalizedEvent, ScoredEvent
 from stream_app.engine.types import AsyncClassifier
 from stream_app.errors import InvalidRecord
 from stream_app.pipeline.counts import CountedRecord
+from stream_app.pipeline.entities import EntityExtractor
 from stream_app.pipeline.scoring import to_scored
 from stream_app.pipeline.validate import Kind, make_dead_letter, parse_record
 
 log = logging.getLogger(__name__)
+
+
+def aggregate_keys(source: str, entities: Sequence[str]) -> tuple[str, ...]:
+    """The aggregates one record feeds: its source, each entity, and each (entity, source)."""
+    return (f"src:{source}", *(f"ent:{e}" for e in entities), *(f"ent:{e}|src:{source}" for e in entities))
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,7 @@ class BatchProcessor:
     model_version: str
     max_text_chars: int = 10_000
     observer: BatchObserver = field(default_factory=_NoObserver)
+    extractor: EntityExtractor = field(default_factory=EntityExtractor)
 
     def split(self, batch: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, NormalizedEvent]], list[DeadLetter]]:
         valid: list[tuple[RawRecord, NormalizedEvent]] = []
@@ -95,14 +102,26 @@ class BatchProcessor:
         valid, dead = self.split(batch)
         events = [event for _, event in valid]
         sentiments = await self.classifier.classify_batch([e.text for e in events])
+        entities = [self.extractor.extract(e.text, e.product, e.brand) for e in events]
         scored = to_scored(
-            events, sentiments, [raw.received_monotonic for raw, _ in valid], self.model_name, self.model_version
+            events,
+            sentiments,
+            entities,
+            [raw.received_monotonic for raw, _ in valid],
+            self.model_name,
+            self.model_version,
         )
         await self.publisher.publish(scored, dead)
         await self.sink.apply(
             [
                 CountedRecord(
-                    e.topic, e.partition, e.offset, s.platform.lower(), e.created_at.timestamp(), s.label, s.score
+                    e.topic,
+                    e.partition,
+                    e.offset,
+                    aggregate_keys(s.platform.lower(), s.entities),
+                    e.created_at.timestamp(),
+                    s.label,
+                    s.score,
                 )
                 for e, s in zip(events, scored, strict=True)
             ]

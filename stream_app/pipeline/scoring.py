@@ -15,6 +15,7 @@ SNIPPET_CHARS = 280
 def to_scored(
     events: Sequence[NormalizedEvent],
     sentiments: Sequence[Sentiment],
+    entities: Sequence[list[str]],
     received_monotonic: Sequence[float],
     model_name: str,
     model_version: str,
@@ -37,7 +38,8 @@ def to_scored(
             model_name=model_name,
             model_version=model_version,
             processed_at=now,
+            entities=ents,
             processing_ms=max(0.0, (done - t) * 1000),
         )
-        for e, s, t in zip(events, sentiments, received_monotonic, strict=True)
+        for e, s, ents, t in zip(events, sentiments, entities, received_monotonic, strict=True)
     ]

@@ -1,0 +1,113 @@
+"""Entity extraction: cashtags, hashtags, known @handles, review product/brand, watch-list aliases.
+
+Watch-list aliases are matched with one Aho-Corasick automaton over the lower-cased text
+(one pass, however many aliases), then kept only where the match sits on word boundaries.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+import yaml
+
+CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?)(?![\w])")
+HASHTAG = re.compile(r"(?<![\w#])#(\w{2,64})", re.UNICODE)
+MENTION = re.compile(r"(?<![\w@])@(\w{1,30})", re.UNICODE)
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def _is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+@dataclass(frozen=True)
+class WatchEntity:
+    name: str
+    aliases: tuple[str, ...]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WatchList:
+    entities: list[WatchEntity]
+
+    @classmethod
+    def load(cls, path: Path) -> WatchList:
+        """YAML: `entities: [{name: Tesla, aliases: [$TSLA, "@Tesla", tesla motors], alerts: {...}}]`."""
+        document = yaml.safe_load(path.read_text()) or {}
+        return cls(
+            [
+                WatchEntity(str(item["name"]), tuple(str(a) for a in item.get("aliases", [])), item.get("alerts", {}))
+                for item in document.get("entities", [])
+            ]
+        )
+
+    def names(self) -> set[str]:
+        return {e.name for e in self.entities}
+
+
+class EntityExtractor:
+    """`extract(text, product=None, brand=None) -> list[str]`, sorted and de-duplicated."""
+
+    def __init__(self, watch_list: WatchList | None = None) -> None:
+        self.watch_list = watch_list or WatchList([])
+        self._automaton: Any = ahocorasick.Automaton()
+        self._handles: dict[str, str] = {}
+        self._tags: dict[str, str] = {}
+        self._canonical: dict[str, str] = {}
+        for entity in self.watch_list.entities:
+            self._canonical[_fold(entity.name)] = entity.name
+            for alias in (entity.name, *entity.aliases):
+                folded = _fold(alias)
+                if folded.startswith("@"):
+                    self._handles[folded[1:]] = entity.name
+                elif folded.startswith("$"):
+                    self._tags["$" + folded[1:]] = entity.name
+                elif folded.startswith("#"):
+                    self._tags["#" + folded[1:]] = entity.name
+                else:
+                    self._automaton.add_word(folded, (len(folded), entity.name))
+        self._has_words = len(self._automaton) > 0
+        if self._has_words:
+            self._automaton.make_automaton()
+
+    def canonical(self, raw: str) -> str:
+        return self._canonical.get(_fold(raw), raw)
+
+    def extract(self, text: str, product: str | None = None, brand: str | None = None) -> list[str]:
+        found: set[str] = set()
+        for match in CASHTAG.finditer(text):
+            tag = "$" + match.group(1).upper()
+            found.add(self._tags.get(_fold(tag), tag))
+        for match in HASHTAG.finditer(text):
+            tag = "#" + _fold(match.group(1))
+            found.add(self._tags.get(tag, tag))
+        for match in MENTION.finditer(text):
+            handle = _fold(match.group(1))
+            if handle in self._handles:
+                found.add(self._handles[handle])
+        if self._has_words:
+            folded = _fold(text)
+            for end, (length, name) in self._automaton.iter(folded):
+                start = end - length + 1
+                before = folded[start - 1] if start > 0 else " "
+                after = folded[end + 1] if end + 1 < len(folded) else " "
+                if not _is_word_char(before) and not _is_word_char(after) and before not in "@#$":
+                    found.add(name)
+        for value in (brand, product):
+            if value and value.strip():
+                found.add(self.canonical(value.strip()))
+        return sorted(found)
+
+
+def extract_many(extractor: EntityExtractor, rows: Iterable[tuple[str, str | None, str | None]]) -> list[list[str]]:
+    return [extractor.extract(text, product, brand) for text, product, brand in rows]
