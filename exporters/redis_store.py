@@ -66,6 +66,7 @@ class RedisAggregateStore:
         self.prefix = prefix
         self.retention_s = retention_s
         self.allowed_lateness_s = allowed_lateness_s
+        self.late_applied = 0
 
     def bucket_key(self, key: str, minute: int) -> str:
         return f"{self.prefix}:agg:{key}:{minute}"
@@ -109,9 +110,15 @@ class RedisAggregateStore:
                             },
                         )
                     await tx.execute()
+                    self.late_applied += sum(
+                        d.state.late - applied.get(tp, PartitionState()).late for tp, d in deltas.items()
+                    )
                     return fresh
                 except WatchError:
                     continue
+
+    async def applied_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return {tp: state.offset for tp, state in (await self._read_states(list(partitions))).items()}
 
     async def _read_states(self, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], PartitionState]:
         async with self.client.pipeline(transaction=False) as reads:

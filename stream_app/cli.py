@@ -7,7 +7,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
@@ -161,6 +161,49 @@ def counts(
         for row in rows:
             cells = [str(row[k]) for k in ("negative", "neutral", "positive", "volume")]
             table.add_row(name, str(row["minute"]), *cells, f"{row['mean_score']:+.3f}")
+    console.print(table)
+
+
+@app.command()
+def query(
+    entity: str,
+    window: Annotated[str, typer.Option(help="Window: 1m, 5m, 1h, 24h, ...")] = "5m",
+    source: Annotated[str | None, typer.Option(help="Only this source (platform)")] = None,
+    since: Annotated[str | None, typer.Option(help="Also print a series from this ISO time or epoch seconds")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Rolling sentiment for an entity, from the Redis aggregates."""
+    from exporters.queries import entity_series, entity_window
+    from exporters.redis_store import RedisAggregateStore, connect
+
+    config = settings()
+
+    async def read() -> dict[str, Any]:
+        store = RedisAggregateStore(connect(config.redis_url.get_secret_value()), prefix=config.redis_prefix)
+        try:
+            out: dict[str, Any] = {"window": await entity_window(store, entity, window, source)}
+            if since:
+                numeric = since.replace(".", "", 1).isdigit()
+                start = float(since) if numeric else datetime.fromisoformat(since).timestamp()
+                out["series"] = await entity_series(store, entity, window, start, source)
+            return out
+        finally:
+            await store.close()
+
+    try:
+        data = asyncio.run(read())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if as_json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    title = f"{entity} ({source or 'all sources'}), window {window}"
+    table = Table("from", "negative", "neutral", "positive", "volume", "negative share", "mean score", title=title)
+    rows = [data["window"], *(data["series"]["points"] if "series" in data else [])]
+    for row in rows:
+        start = datetime.fromtimestamp(row.get("from", row.get("start")), UTC).isoformat()
+        cells = [str(row[k]) for k in ("negative", "neutral", "positive", "volume")]
+        table.add_row(start, *cells, f"{row['negative_share']:.3f}", f"{row['mean_score']:+.3f}")
     console.print(table)
 
 

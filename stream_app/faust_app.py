@@ -18,10 +18,13 @@ from aiohttp import web as aioweb
 
 from exporters.redis_store import RedisAggregateStore, connect
 from schemas.models import DeadLetter, ScoredEvent
+from stream_app import http_api
 from stream_app.engine.onnx_classifier import OnnxClassifier
 from stream_app.engine.runner import InferenceRunner
 from stream_app.metrics import PipelineMetrics
+from stream_app.pipeline.entities import EntityExtractor, WatchList
 from stream_app.pipeline.process import BatchProcessor, RawRecord
+from stream_app.pipeline.windows import EntityAdmission
 from stream_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,7 @@ class Wiring:
 
     processor: Processor
     start: Callable[[], Awaitable[None]]
+    store: Any = None
 
 
 def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metrics: PipelineMetrics) -> Wiring:
@@ -92,7 +96,12 @@ def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metri
         connect(settings.redis_url.get_secret_value()),
         prefix=settings.redis_prefix,
         retention_s=settings.redis_retention_s,
+        allowed_lateness_s=settings.allowed_lateness_s,
     )
+    watch = WatchList.load(settings.watchlist) if settings.watchlist else WatchList([])
+    admission = EntityAdmission(watch.names(), settings.max_dynamic_entities, settings.entity_min_mentions)
+    metrics.track_admission(admission)
+    metrics.track_store(store)
     metrics.model.info({k: str(v) for k, v in vars(classifier.info).items()})
     processor = BatchProcessor(
         classifier=runner,
@@ -103,8 +112,10 @@ def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metri
         model_version=classifier.info.version,
         max_text_chars=settings.max_text_chars,
         observer=metrics,
+        extractor=EntityExtractor(watch),
+        admission=admission,
     )
-    return Wiring(processor=processor, start=runner.start)
+    return Wiring(processor=processor, start=runner.start, store=store)
 
 
 WiringFactory = Callable[[Settings, Any, Any, PipelineMetrics], Wiring]
@@ -159,6 +170,25 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     @app.page("/metrics")
     async def _metrics(web: Any, request: Any) -> Any:
         return aioweb.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
+
+    def _json(web: Any, response: tuple[int, Any]) -> Any:
+        return web.json(response[1], status=response[0])
+
+    @app.page("/entities")
+    async def _entities(web: Any, request: Any) -> Any:
+        return _json(web, await http_api.get_entities(wiring.store, request.query))
+
+    @app.page("/entities/{name}")
+    async def _entity(web: Any, request: Any, name: str) -> Any:
+        return _json(web, await http_api.get_entity(wiring.store, name, request.query))
+
+    @app.page("/entities/{name}/series")
+    async def _series(web: Any, request: Any, name: str) -> Any:
+        return _json(web, await http_api.get_series(wiring.store, name, request.query))
+
+    @app.page("/top")
+    async def _top(web: Any, request: Any) -> Any:
+        return _json(web, await http_api.get_top(wiring.store, request.query))
 
     @app.page("/healthz")
     async def _healthz(web: Any, request: Any) -> Any:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 
 from schemas.models import DeadLetter
 
@@ -23,6 +24,20 @@ class PipelineMetrics:
         self.batch_size = Histogram("sm_batch_size", "Records per micro-batch", buckets=BATCH_BUCKETS, registry=r)
         self.batch_seconds = Histogram("sm_batch_duration_seconds", "Wall time per micro-batch", registry=r)
         self.model = Info("sm_model", "The loaded sentiment model", registry=r)
+        self.entities_dropped = Gauge(
+            "sm_entities_dropped", "Entity mentions not aggregated by the cardinality bound (this worker)", registry=r
+        )
+        self.entities_tracked = Gauge(
+            "sm_entities_tracked", "Non-watch-list entities tracked (this worker)", registry=r
+        )
+        self.late_events = Gauge("sm_late_events", "Events beyond the allowed lateness (this worker)", registry=r)
+
+    def track_admission(self, admission: Any) -> None:
+        self.entities_dropped.set_function(lambda: float(admission.dropped))
+        self.entities_tracked.set_function(lambda: float(len(admission.tracked)))
+
+    def track_store(self, store: Any) -> None:
+        self.late_events.set_function(lambda: float(store.late_applied))
 
     def batch_done(self, size: int, scored: int, dead: Sequence[DeadLetter], seconds: float) -> None:
         self.batch_size.observe(size)

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     redis_prefix: str = Field("sm", pattern=r"^[A-Za-z0-9_.-]+$", description="Key prefix in Redis")
     redis_retention_s: int = Field(7 * 86400, ge=60, description="TTL of minute buckets")
 
+    # Entities and windows
+    watchlist: Path | None = Field(None, description="YAML watch-list of brands and tickers with aliases")
+    allowed_lateness_s: float = Field(300, ge=0, description="Older events (vs the partition's newest) count as late")
+    max_dynamic_entities: int = Field(1000, ge=0, description="Bound on tracked non-watch-list entities")
+    entity_min_mentions: int = Field(3, ge=1, description="Mentions before a non-watch-list entity is tracked")
+
     # Model and batching
     model_dir: Path = DEFAULT_MODEL_DIR
     provider: Literal["auto", "cpu", "cuda"] = "auto"

@@ -133,7 +133,7 @@ def worker_factory(stack_env: dict[str, str], tmp_path: Path) -> Iterator[callab
     workers: list[WorkerProcess] = []
 
     def make(**extra_env: str) -> WorkerProcess:
-        env = {**stack_env, **extra_env}
+        env = {**stack_env, "SM_WEB_PORT": str(free_port()), **extra_env}
         worker = WorkerProcess(env, tmp_path / f"worker-{len(workers)}.log").start()
         workers.append(worker)
         return worker

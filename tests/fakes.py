@@ -51,6 +51,9 @@ class MemoryCountsSink:
             fresh += delta.records
         return fresh
 
+    async def applied_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return {tp: self.applied[tp].offset for tp in partitions if tp in self.applied}
+
     def totals(self) -> dict[tuple[str, int], Counts]:
         out: dict[tuple[str, int], Counts] = {}
         for (key, minute, _, _), counts in self.partials.items():

@@ -124,6 +124,8 @@ def deltas_by_partition(
                 continue
             offset = record.offset
             fresh += 1
+            if not record.keys:  # e.g. a dead letter: it only advances the offset
+                continue
             if record.event_ts < watermark - allowed_lateness_s:
                 late += 1
                 continue
@@ -150,6 +152,8 @@ def recompute(
     for items in per_partition.values():
         watermark = 0.0
         for record in sorted(items, key=lambda r: r.offset):
+            if not record.keys:
+                continue
             if record.event_ts < watermark - allowed_lateness_s:
                 late += 1
                 continue

@@ -20,6 +20,7 @@ from stream_app.pipeline.counts import CountedRecord
 from stream_app.pipeline.entities import EntityExtractor
 from stream_app.pipeline.scoring import to_scored
 from stream_app.pipeline.validate import Kind, make_dead_letter, parse_record
+from stream_app.pipeline.windows import EntityAdmission
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,8 @@ class Publisher(Protocol):
 class CountsSink(Protocol):
     async def apply(self, records: Sequence[CountedRecord]) -> int: ...
 
+    async def applied_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]: ...
+
 
 class BatchObserver(Protocol):
     """Metrics hook; the default does nothing so tests need not care."""
@@ -72,6 +75,7 @@ class BatchProcessor:
     max_text_chars: int = 10_000
     observer: BatchObserver = field(default_factory=_NoObserver)
     extractor: EntityExtractor = field(default_factory=EntityExtractor)
+    admission: EntityAdmission | None = None
 
     def split(self, batch: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, NormalizedEvent]], list[DeadLetter]]:
         valid: list[tuple[RawRecord, NormalizedEvent]] = []
@@ -97,9 +101,17 @@ class BatchProcessor:
             valid.append((raw, event))
         return valid, dead
 
+    def _tracked(self, entities: list[str]) -> list[str]:
+        return self.admission.filter(entities) if self.admission else entities
+
     async def process(self, batch: Sequence[RawRecord]) -> list[ScoredEvent]:
+        """Records the sink already applied (redelivered after a crash) are skipped before
+        scoring, so every record is published again only if it was not counted, and the last
+        publication of an id is always the one the aggregates hold."""
         started = time.monotonic()
-        valid, dead = self.split(batch)
+        applied = await self.sink.applied_offsets(sorted({(r.topic, r.partition) for r in batch}))
+        fresh = [r for r in batch if r.offset > applied.get((r.topic, r.partition), -1)]
+        valid, dead = self.split(fresh)
         events = [event for _, event in valid]
         sentiments = await self.classifier.classify_batch([e.text for e in events])
         entities = [self.extractor.extract(e.text, e.product, e.brand) for e in events]
@@ -118,13 +130,15 @@ class BatchProcessor:
                     e.topic,
                     e.partition,
                     e.offset,
-                    aggregate_keys(s.platform.lower(), s.entities),
+                    aggregate_keys(s.platform.lower(), self._tracked(s.entities)),
                     e.created_at.timestamp(),
                     s.label,
                     s.score,
                 )
                 for e, s in zip(events, scored, strict=True)
             ]
+            # Dead letters carry no counts but advance the fence, so they are not re-sent either.
+            + [CountedRecord(d.topic, d.partition, d.offset, (), 0.0, "neutral", 0.0) for d in dead]
         )
         self.observer.batch_done(len(batch), len(scored), dead, time.monotonic() - started)
         return scored

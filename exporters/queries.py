@@ -1,0 +1,65 @@
+"""Read-side queries over the Redis aggregates, shared by the CLI and the worker's HTTP API."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from exporters.redis_store import RedisAggregateStore
+from stream_app.pipeline.windows import WindowStats, parse_window, series, sum_buckets, window_minutes
+
+TOP_BY = ("volume", "negative_share")
+
+
+def aggregate_key(entity: str, source: str | None = None) -> str:
+    return f"ent:{entity}|src:{source}" if source else f"ent:{entity}"
+
+
+async def list_entities(store: RedisAggregateStore) -> list[str]:
+    return [k[4:] for k in await store.keys("ent:") if "|src:" not in k]
+
+
+async def entity_window(
+    store: RedisAggregateStore, entity: str, window: str, source: str | None = None, now: float | None = None
+) -> dict[str, Any]:
+    minutes = parse_window(window)
+    first, last = window_minutes(now if now is not None else time.time(), minutes)
+    buckets = await store.range_counts(aggregate_key(entity, source), first, last)
+    stats = WindowStats.of(sum_buckets(buckets, first, last))
+    return {"entity": entity, "source": source, "window": window, "from": first, "to": last + 60, **stats.as_dict()}
+
+
+async def entity_series(
+    store: RedisAggregateStore,
+    entity: str,
+    window: str,
+    since: float,
+    source: str | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    step = parse_window(window)
+    end = now if now is not None else time.time()
+    if since >= end:
+        raise ValueError("since must be in the past")
+    if end - since > 8 * 86400:
+        raise ValueError("since reaches further back than the 7-day retention allows")
+    first, last = window_minutes(end, max(1, int((end - since) // 60) + 1))
+    buckets = await store.range_counts(aggregate_key(entity, source), first, last)
+    points = [{"start": start, **stats.as_dict()} for start, stats in series(buckets, first, last, step)]
+    return {"entity": entity, "source": source, "window": window, "points": points}
+
+
+async def top_entities(
+    store: RedisAggregateStore,
+    by: str,
+    window: str,
+    limit: int = 10,
+    min_volume: int = 1,
+    now: float | None = None,
+) -> list[dict[str, Any]]:
+    if by not in TOP_BY:
+        raise ValueError(f"by must be one of {', '.join(TOP_BY)}")
+    rows = [await entity_window(store, name, window, now=now) for name in await list_entities(store)]
+    rows = [r for r in rows if r["volume"] >= min_volume]
+    rows.sort(key=lambda r: (r[by], r["volume"]), reverse=True)
+    return rows[:limit]

@@ -1,0 +1,63 @@
+"""The read-only JSON API, as plain async functions of (store, query parameters).
+
+Framework-free so the Faust edge stays thin: each returns (status, body), and a bad
+parameter is a 400 with a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from exporters.queries import entity_series, entity_window, list_entities, top_entities
+from exporters.redis_store import RedisAggregateStore
+
+Response = tuple[int, Any]
+
+
+def _error(message: str) -> Response:
+    return 400, {"error": message}
+
+
+def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+async def get_entities(store: RedisAggregateStore, params: Mapping[str, str]) -> Response:
+    return 200, {"entities": await list_entities(store)}
+
+
+async def get_entity(store: RedisAggregateStore, name: str, params: Mapping[str, str]) -> Response:
+    try:
+        return 200, await entity_window(store, name, params.get("window", "5m"), params.get("source") or None)
+    except ValueError as exc:
+        return _error(str(exc))
+
+
+async def get_series(store: RedisAggregateStore, name: str, params: Mapping[str, str]) -> Response:
+    try:
+        since_raw = params.get("since")
+        if since_raw is None:
+            return _error("since is required: epoch seconds")
+        try:
+            since = float(since_raw)
+        except ValueError:
+            return _error("since must be epoch seconds")
+        return 200, await entity_series(store, name, params.get("window", "1m"), since, params.get("source") or None)
+    except ValueError as exc:
+        return _error(str(exc))
+
+
+async def get_top(store: RedisAggregateStore, params: Mapping[str, str]) -> Response:
+    try:
+        limit = _int(params, "limit", 10, 1, 100)
+        min_volume = _int(params, "min_volume", 1, 0, 10**9)
+        rows = await top_entities(store, params.get("by", "volume"), params.get("window", "5m"), limit, min_volume)
+        return 200, {"by": params.get("by", "volume"), "window": params.get("window", "5m"), "entities": rows}
+    except ValueError as exc:
+        return _error(str(exc))
