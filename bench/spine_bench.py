@@ -2,11 +2,14 @@
 
 1. Bare engine: texts/s of `OnnxClassifier.classify` on the feed's texts, at the worker's batch size.
 2. Throughput: a backlog of N records is produced first, then a worker drains it; we time
-   from the first count appearing in Redis to the last.
+   from the first count appearing in Redis to the last. Twice: per-source counts only, and
+   with entity aggregation (watch-list + dynamic entities), to price the aggregates.
 3. Latency: records are produced at a steady rate below capacity; the k-th record's
    latency is when Redis's total volume first reaches k minus when record k was produced.
 
-    python bench/spine_bench.py --records 4000
+    python bench/spine_bench.py --records 3000 --repeats 3
+
+Medians over the repeats; each repeat runs the engine and both configurations back to back.
 """
 
 from __future__ import annotations
@@ -38,21 +41,12 @@ from stream_app.settings import load_settings
 REPO = Path(__file__).resolve().parents[1]
 
 
-def total_volume(client: redis.Redis, prefix: str) -> int:
-    total = 0
-    for key in client.scan_iter(f"{prefix}:counts:*", count=1000):
-        for raw in client.hvals(key):
-            neg, neu, pos, _ = raw.decode().split(",")
-            total += int(neg) + int(neu) + int(pos)
-    return total
-
-
 def wait_volume(client: redis.Redis, prefix: str, target: int, timeout: float) -> list[tuple[float, int]]:
     """Poll until the volume reaches target; returns (time, volume) observations."""
     seen: list[tuple[float, int]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        volume = total_volume(client, prefix)
+        volume = source_volume(client, prefix)
         seen.append((time.monotonic(), volume))
         if volume >= target:
             break
@@ -78,100 +72,205 @@ def bare_engine(model_dir: Path, texts: list[str], batch: int, runs: int = 3) ->
     return statistics.median(rates)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--records", type=int, default=4000)
-    parser.add_argument("--latency-seconds", type=float, default=30)
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
-    args = parser.parse_args()
-    console = Console()
-    settings = load_settings()
-    result: dict[str, Any] = {"records": args.records, "batch_max_size": settings.batch_max_size}
-    backlog = feed(args.records, seed=1)
-    result["bare_engine_texts_per_s"] = bare_engine(
-        settings.model_dir, [r["text"] for r in backlog], settings.batch_max_size
-    )
-    console.print(f"bare engine: {result['bare_engine_texts_per_s']:.1f} texts/s")
-    workdir = Path(tempfile.mkdtemp(prefix="sm-bench-"))
-    with LocalKafka() as kafka, LocalRedis() as redis_server:
-        prefix = "bench"
-        env = {
-            **os.environ,
-            "SM_KAFKA_BOOTSTRAP": kafka.bootstrap,
-            "SM_REDIS_URL": redis_server.url,
-            "SM_WEB_PORT": str(free_port()),
-            "SM_DATA_DIR": str(workdir / "w"),
-            "SM_REDIS_PREFIX": prefix,
-            "SM_LOG_LEVEL": "WARNING",
-        }
-        live = load_settings(kafka_bootstrap=kafka.bootstrap, redis_url=redis_server.url)
-        create_topics(live)
-        from kafka import KafkaProducer
+def drain_once(
+    kafka: LocalKafka,
+    redis_server: LocalRedis,
+    backlog: list[dict[str, Any]],
+    tag: str,
+    extra_env: dict[str, str],
+    workdir: Path,
+    console: Console,
+) -> float:
+    """Produce the backlog to fresh topics, start a worker, time the drain into Redis: msgs/s."""
+    from kafka import KafkaProducer
 
-        producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=5, acks=1)
-        for record in backlog:
+    env = {
+        **os.environ,
+        "SM_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "SM_REDIS_URL": redis_server.url,
+        "SM_WEB_PORT": str(free_port()),
+        "SM_DATA_DIR": str(workdir / tag),
+        "SM_REDIS_PREFIX": tag,
+        "SM_APP_ID": f"bench-{tag}",
+        "SM_TOPIC_POSTS": f"posts-{tag}",
+        "SM_TOPIC_REVIEWS": f"reviews-{tag}",
+        "SM_TOPIC_SCORED": f"scored-{tag}",
+        "SM_TOPIC_DEAD_LETTER": f"dead-{tag}",
+        "SM_LOG_LEVEL": "WARNING",
+        **extra_env,
+    }
+    live = load_settings(**{k[3:].lower(): v for k, v in env.items() if k.startswith("SM_") and k != "SM_LOCAL_CACHE"})
+    create_topics(live)
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=5, acks=1)
+    for record in backlog:
+        producer.send(live.topic_posts, value=orjson.dumps(record))
+    producer.flush()
+    producer.close()
+    client = redis.Redis.from_url(redis_server.url)
+    log = (workdir / f"{tag}.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "stream_app.cli", "worker"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"draining ({tag})", total=len(backlog))
+            first = None
+            while True:
+                volume = source_volume(client, tag)
+                progress.update(task, completed=volume)
+                if volume and first is None:
+                    first = (time.monotonic(), volume)
+                if volume >= len(backlog):
+                    break
+                if worker.poll() is not None:
+                    raise RuntimeError((workdir / f"{tag}.log").read_text()[-3000:])
+                time.sleep(0.02)
+        assert first is not None
+        return (len(backlog) - first[1]) / (time.monotonic() - first[0])
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+def source_volume(client: redis.Redis, prefix: str) -> int:
+    """Records counted so far: the per-source aggregates only (each record is in exactly one)."""
+    total = 0
+    for key in client.scan_iter(f"{prefix}:agg:src:*", count=1000):
+        for raw in client.hvals(key):
+            neg, neu, pos, _ = raw.decode().split(",")
+            total += int(neg) + int(neu) + int(pos)
+    return total
+
+
+def latency_run(
+    kafka: LocalKafka,
+    redis_server: LocalRedis,
+    rate: float,
+    seconds: float,
+    extra_env: dict[str, str],
+    workdir: Path,
+    console: Console,
+) -> dict[str, float]:
+    """Steady production below capacity; the k-th record's latency is when Redis first counts k records
+    minus when record k was produced."""
+    from kafka import KafkaProducer
+
+    tag = "latency"
+    env = {
+        **os.environ,
+        "SM_KAFKA_BOOTSTRAP": kafka.bootstrap,
+        "SM_REDIS_URL": redis_server.url,
+        "SM_WEB_PORT": str(free_port()),
+        "SM_DATA_DIR": str(workdir / tag),
+        "SM_REDIS_PREFIX": tag,
+        "SM_APP_ID": "bench-latency",
+        "SM_TOPIC_POSTS": "posts-latency",
+        "SM_TOPIC_REVIEWS": "reviews-latency",
+        "SM_TOPIC_SCORED": "scored-latency",
+        "SM_TOPIC_DEAD_LETTER": "dead-latency",
+        "SM_LOG_LEVEL": "WARNING",
+        **extra_env,
+    }
+    live = load_settings(**{k[3:].lower(): v for k, v in env.items() if k.startswith("SM_") and k != "SM_LOCAL_CACHE"})
+    create_topics(live)
+    client = redis.Redis.from_url(redis_server.url)
+    log = (workdir / f"{tag}.log").open("wb")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "stream_app.cli", "worker"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+    )
+    producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=0, acks=1)
+    try:
+        warm = feed(20, seed=3)
+        for record in warm:
             producer.send(live.topic_posts, value=orjson.dumps(record))
         producer.flush()
-        client = redis.Redis.from_url(redis_server.url)
-        log = (workdir / "worker.log").open("wb")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "stream_app.cli", "worker"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            with Progress(console=console) as progress:
-                task = progress.add_task("draining backlog", total=len(backlog))
-                first = None
-                while True:
-                    volume = total_volume(client, prefix)
-                    progress.update(task, completed=volume)
-                    if volume and first is None:
-                        first = (time.monotonic(), volume)
-                    if volume >= len(backlog):
-                        break
-                    if worker.poll() is not None:
-                        raise RuntimeError((workdir / "worker.log").read_text()[-3000:])
-                    time.sleep(0.02)
-            assert first is not None
-            elapsed = time.monotonic() - first[0]
-            result["e2e_msgs_per_s"] = (len(backlog) - first[1]) / elapsed
-            result["e2e_to_engine_ratio"] = result["e2e_msgs_per_s"] / result["bare_engine_texts_per_s"]
-            console.print(
-                f"end to end: {result['e2e_msgs_per_s']:.1f} msg/s "
-                f"({result['e2e_to_engine_ratio']:.2f} of the bare engine)"
-            )
-            ops_before = client.info("stats")["total_commands_processed"]
-            rate = 0.5 * result["e2e_msgs_per_s"]
-            steady = feed(int(rate * args.latency_seconds), seed=2)
-            produced_at: list[float] = []
-            base = total_volume(client, prefix)
-            start = time.monotonic()
+        wait_volume(client, tag, len(warm), timeout=180)
+        steady = feed(int(rate * seconds), seed=2)
+        ops_before = client.info("stats")["total_commands_processed"]
+        produced_at: list[float] = []
+        start = time.monotonic()
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"steady stream at {rate:.0f}/s", total=len(steady))
             for i, record in enumerate(steady):
                 delay = start + i / rate - time.monotonic()
                 if delay > 0:
                     time.sleep(delay)
                 producer.send(live.topic_posts, value=orjson.dumps(record))
-                producer.flush()
                 produced_at.append(time.monotonic())
-            seen = wait_volume(client, prefix, base + len(steady), timeout=120)
-            redis_ops = client.info("stats")["total_commands_processed"] - ops_before
-            result["redis_ops_per_s_during_latency_run"] = redis_ops / (seen[-1][0] - start)
-            latencies = []
-            for k, t_produced in enumerate(produced_at, start=1):
-                t_counted = next((t for t, v in seen if v - base >= k), None)
-                if t_counted is not None:
-                    latencies.append(max(0.0, t_counted - t_produced))
-            latencies.sort()
-            result["latency_rate_msgs_per_s"] = rate
-            result["latency_p50_ms"] = 1000 * latencies[len(latencies) // 2]
-            result["latency_p99_ms"] = 1000 * latencies[int(len(latencies) * 0.99) - 1]
-            console.print(
-                f"produce→Redis latency at {rate:.0f} msg/s: p50 {result['latency_p50_ms']:.0f} ms, "
-                f"p99 {result['latency_p99_ms']:.0f} ms"
+                progress.advance(task)
+        producer.flush()
+        seen = wait_volume(client, tag, len(warm) + len(steady), timeout=180)
+        elapsed = seen[-1][0] - start
+        ops = client.info("stats")["total_commands_processed"] - ops_before
+        latencies = sorted(
+            max(0.0, next(t for t, v in seen if v - len(warm) >= k) - t_produced)
+            for k, t_produced in enumerate(produced_at, start=1)
+            if any(v - len(warm) >= k for _, v in seen)
+        )
+        return {
+            "rate_msgs_per_s": rate,
+            "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p99_ms": 1000 * latencies[max(0, int(len(latencies) * 0.99) - 1)],
+            "redis_commands_per_s": ops / elapsed,
+        }
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        producer.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=3000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--latency-seconds", type=float, default=30)
+    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    args = parser.parse_args()
+    console = Console()
+    settings = load_settings()
+    result: dict[str, Any] = {
+        "records": args.records,
+        "batch_max_size": settings.batch_max_size,
+        "repeats": args.repeats,
+    }
+    backlog = feed(args.records, seed=1)
+    watchlist = str(REPO / "deploy" / "watchlist" / "demo.yaml")
+    configs = {
+        "counts_only": {"SM_MAX_DYNAMIC_ENTITIES": "0", "SM_WATCHLIST": ""},
+        "with_entities": {"SM_WATCHLIST": watchlist},
+    }
+    workdir = Path(tempfile.mkdtemp(prefix="sm-bench-"))
+    engine_runs: list[float] = []
+    runs: dict[str, list[float]] = {name: [] for name in configs}
+    with LocalKafka() as kafka, LocalRedis() as redis_server:
+        for repeat in range(args.repeats):
+            # The bare engine, then each configuration, interleaved so drift hits all alike.
+            engine_runs.append(
+                bare_engine(settings.model_dir, [r["text"] for r in backlog], settings.batch_max_size, 1)
             )
-        finally:
-            worker.terminate()
-            worker.wait(30)
-            producer.close()
+            for name, extra in configs.items():
+                runs[name].append(drain_once(kafka, redis_server, backlog, f"{name}{repeat}", extra, workdir, console))
+            console.print(
+                f"repeat {repeat + 1}: engine {engine_runs[-1]:.0f}/s, "
+                + ", ".join(f"{n} {v[-1]:.0f}/s" for n, v in runs.items())
+            )
+        engine = statistics.median(engine_runs)
+        result["bare_engine_texts_per_s"] = engine
+        for name, values in runs.items():
+            result[f"e2e_{name}_msgs_per_s"] = statistics.median(values)
+            result[f"e2e_{name}_to_engine_ratio"] = statistics.median(values) / engine
+        result["aggregation_overhead"] = (
+            1 - result["e2e_with_entities_msgs_per_s"] / result["e2e_counts_only_msgs_per_s"]
+        )
+        result["latency"] = latency_run(
+            kafka,
+            redis_server,
+            0.5 * result["e2e_with_entities_msgs_per_s"],
+            args.latency_seconds,
+            configs["with_entities"],
+            workdir,
+            console,
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "spine_bench.json").write_text(json.dumps(result, indent=2))
     console.print(result)

@@ -14,6 +14,7 @@ import orjson
 import typer
 from rich.console import Console
 
+from stream_app.infra.kafka_local import REPO_ROOT as REPO
 from stream_app.infra.kafka_local import LocalKafka, default_cache_dir, free_port
 from stream_app.infra.redis_local import LocalRedis
 
@@ -90,6 +91,28 @@ def dev_status() -> None:
     console.print(_env_lines(data["kafka"], data["redis"]))
 
 
+def _print_top(console: Console, base: str) -> None:
+    """One look at the live aggregates, so the demo shows the spike it replayed."""
+    import json
+    import urllib.request
+
+    rows: list[dict[str, object]] = []
+    with console.status("waiting for the worker to catch up …"):
+        for _ in range(120):  # until two reads a second apart agree, at most two minutes
+            time.sleep(1)
+            try:
+                with urllib.request.urlopen(f"{base}/top?by=negative_share&window=24h&min_volume=20", timeout=10) as r:
+                    latest = json.loads(r.read())["entities"]
+            except OSError:
+                continue
+            if latest and latest == rows:
+                break
+            rows = latest
+    console.print("[bold]top entities by negative share (24h)[/bold]; the scripted spike is on Veltro Motors:")
+    for row in rows[:6]:
+        console.print(f"  {row['entity']:<18} volume {row['volume']:>5}  negative share {row['negative_share']:.2f}")
+
+
 def run_demo(console: Console, minutes: int, per_minute: int, rate: float, duration: float | None) -> None:
     """Everything the README's main command promises, torn down on Ctrl-C."""
     from rich.progress import Progress
@@ -102,7 +125,9 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
     console.print("[bold]starting Kafka (KRaft) and Redis on 127.0.0.1 …[/bold]")
     with LocalKafka() as kafka, LocalRedis() as redis:
         web_port = int(os.environ.get("SM_WEB_PORT", free_port()))
+        watchlist = os.environ.get("SM_WATCHLIST", str(REPO / "deploy" / "watchlist" / "demo.yaml"))
         env = {
+            "SM_WATCHLIST": watchlist,
             **os.environ,
             "SM_KAFKA_BOOTSTRAP": kafka.bootstrap,
             "SM_REDIS_URL": redis.url,
@@ -119,9 +144,21 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
         try:
             records = list(generate_stream(minutes, per_minute, spike=SpikeScript(start_minute=minutes // 2)))
             console.print(f"worker pid {worker.pid}, log {workdir / 'worker.log'}")
-            console.print(f"dashboard and metrics: http://127.0.0.1:{web_port}/metrics")
-            console.print(f"query: SM_REDIS_URL={redis.url} sentiment-monitor counts --minutes {minutes + 5}")
-            console.print(f"Redis keys: redis-cli -p {redis.port} --scan --pattern 'sm:*'")
+            base = f"http://127.0.0.1:{web_port}"
+            console.print(
+                f"[bold]dashboard API[/bold]: {base}/entities  {base}/top?by=negative_share&window=5m", soft_wrap=True
+            )
+            console.print(f"  {base}/entities/Veltro%20Motors?window=5m   metrics: {base}/metrics", soft_wrap=True)
+            console.print(
+                f"query: SM_REDIS_URL={redis.url} sentiment-monitor query 'Veltro Motors' --window 5m", soft_wrap=True
+            )
+            console.print(
+                f"       SM_REDIS_URL={redis.url} sentiment-monitor counts --minutes {minutes + 5}", soft_wrap=True
+            )
+            console.print(
+                f"Redis keys: redis-cli -p {redis.port} --scan --pattern 'sm:*'  (layout: docs/redis.md)",
+                soft_wrap=True,
+            )
             with Progress(console=console) as progress:
                 task = progress.add_task("replaying the feed", total=len(records))
                 for kind, topic in (("post", settings.topic_posts), ("review", settings.topic_reviews)):
@@ -133,6 +170,7 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
                         progress=lambda n: progress.advance(task, n),
                     )
             console.print("[green]replay done[/green]; the worker keeps running. Ctrl-C to stop.")
+            _print_top(console, base)
             deadline = None if duration is None else time.monotonic() + duration
             while worker.poll() is None and (deadline is None or time.monotonic() < deadline):
                 time.sleep(0.5)
