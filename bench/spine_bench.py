@@ -72,19 +72,11 @@ def bare_engine(model_dir: Path, texts: list[str], batch: int, runs: int = 3) ->
     return statistics.median(rates)
 
 
-def drain_once(
-    kafka: LocalKafka,
-    redis_server: LocalRedis,
-    backlog: list[dict[str, Any]],
-    tag: str,
-    extra_env: dict[str, str],
-    workdir: Path,
-    console: Console,
-) -> float:
-    """Produce the backlog to fresh topics, start a worker, time the drain into Redis: msgs/s."""
-    from kafka import KafkaProducer
-
-    env = {
+def worker_env(
+    kafka: LocalKafka, redis_server: LocalRedis, tag: str, workdir: Path, extra_env: dict[str, str]
+) -> dict[str, str]:
+    """A worker's environment with its own topics, consumer group and Redis prefix."""
+    return {
         **os.environ,
         "SM_KAFKA_BOOTSTRAP": kafka.bootstrap,
         "SM_REDIS_URL": redis_server.url,
@@ -99,6 +91,21 @@ def drain_once(
         "SM_LOG_LEVEL": "WARNING",
         **extra_env,
     }
+
+
+def drain_once(
+    kafka: LocalKafka,
+    redis_server: LocalRedis,
+    backlog: list[dict[str, Any]],
+    tag: str,
+    extra_env: dict[str, str],
+    workdir: Path,
+    console: Console,
+) -> float:
+    """Produce the backlog to fresh topics, start a worker, time the drain into Redis: msgs/s."""
+    from kafka import KafkaProducer
+
+    env = worker_env(kafka, redis_server, tag, workdir, extra_env)
     live = load_settings(**{k[3:].lower(): v for k, v in env.items() if k.startswith("SM_") and k != "SM_LOCAL_CACHE"})
     create_topics(live)
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=5, acks=1)
@@ -156,21 +163,7 @@ def latency_run(
     from kafka import KafkaProducer
 
     tag = "latency"
-    env = {
-        **os.environ,
-        "SM_KAFKA_BOOTSTRAP": kafka.bootstrap,
-        "SM_REDIS_URL": redis_server.url,
-        "SM_WEB_PORT": str(free_port()),
-        "SM_DATA_DIR": str(workdir / tag),
-        "SM_REDIS_PREFIX": tag,
-        "SM_APP_ID": "bench-latency",
-        "SM_TOPIC_POSTS": "posts-latency",
-        "SM_TOPIC_REVIEWS": "reviews-latency",
-        "SM_TOPIC_SCORED": "scored-latency",
-        "SM_TOPIC_DEAD_LETTER": "dead-latency",
-        "SM_LOG_LEVEL": "WARNING",
-        **extra_env,
-    }
+    env = worker_env(kafka, redis_server, tag, workdir, extra_env)
     live = load_settings(**{k[3:].lower(): v for k, v in env.items() if k.startswith("SM_") and k != "SM_LOCAL_CACHE"})
     create_topics(live)
     client = redis.Redis.from_url(redis_server.url)

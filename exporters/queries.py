@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from exporters.redis_store import RedisAggregateStore
-from stream_app.pipeline.windows import WindowStats, parse_window, series, sum_buckets, window_minutes
+from stream_app.pipeline.windows import parse_window, series, sum_buckets, window_minutes
 
 TOP_BY = ("volume", "negative_share")
 
@@ -25,7 +25,7 @@ async def entity_window(
     minutes = parse_window(window)
     first, last = window_minutes(now if now is not None else time.time(), minutes)
     buckets = await store.range_counts(aggregate_key(entity, source), first, last)
-    stats = WindowStats.of(sum_buckets(buckets, first, last))
+    stats = sum_buckets(buckets, first, last)
     return {"entity": entity, "source": source, "window": window, "from": first, "to": last + 60, **stats.as_dict()}
 
 

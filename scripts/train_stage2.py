@@ -10,17 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scripts.train_default import DATA, FILES  # the same files as stage 1 (run from the repo root)
 from stream_app.model.train import TrainConfig, train
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-FILES = [
-    "financial_tweets_train.csv",
-    "airline_tweets.csv",
-    "crowdflower_tweets.csv",
-    "sst2_train.csv",
-    "movie_review_sentences.csv",
-    "product_review_sentences.csv",
-]
 CAPS = {"airline_tweets": 5000, "crowdflower_tweets": 10000, "sst2_train": 5000, "movie_review_sentences": 3000}
 
 

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from stream_app.pipeline.counts import Counts
 from stream_app.pipeline.windows import (
     EntityAdmission,
-    WindowStats,
     parse_window,
     series,
     sum_buckets,
@@ -34,9 +33,9 @@ def test_window_ends_in_the_current_minute_and_slides():
 
 
 def test_window_stats_negative_share():
-    stats = WindowStats.of(Counts(3, 5, 2, -0.5))
+    stats = Counts(3, 5, 2, -0.5)
     assert (stats.volume, stats.negative_share, stats.mean_score) == (10, 0.3, -0.05)
-    assert WindowStats.of(Counts()).negative_share == 0.0
+    assert Counts().negative_share == 0.0
 
 
 @given(st.dictionaries(st.integers(0, 30).map(lambda m: m * 60), st.integers(0, 20), max_size=31), st.integers(1, 10))

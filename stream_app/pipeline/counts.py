@@ -31,6 +31,10 @@ class Counts:
     def mean_score(self) -> float:
         return self.score_sum / self.volume if self.volume else 0.0
 
+    @property
+    def negative_share(self) -> float:
+        return self.negative / self.volume if self.volume else 0.0
+
     def add(self, label: str, score: float) -> None:
         if label not in LABELS:
             raise ValueError(f"unknown label {label!r}")
@@ -63,6 +67,7 @@ class Counts:
             "positive": self.positive,
             "volume": self.volume,
             "mean_score": self.mean_score,
+            "negative_share": self.negative_share,
         }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from stream_app.pipeline.counts import Counts, minute_of
 
@@ -24,38 +23,6 @@ def parse_window(text: str) -> int:
     return minutes
 
 
-@dataclass(frozen=True)
-class WindowStats:
-    negative: int
-    neutral: int
-    positive: int
-    volume: int
-    mean_score: float
-    negative_share: float
-
-    @classmethod
-    def of(cls, counts: Counts) -> WindowStats:
-        volume = counts.volume
-        return cls(
-            counts.negative,
-            counts.neutral,
-            counts.positive,
-            volume,
-            counts.mean_score,
-            counts.negative / volume if volume else 0.0,
-        )
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "negative": self.negative,
-            "neutral": self.neutral,
-            "positive": self.positive,
-            "volume": self.volume,
-            "mean_score": self.mean_score,
-            "negative_share": self.negative_share,
-        }
-
-
 def window_minutes(now_ts: float, window_min: int) -> tuple[int, int]:
     """The first and last minute bucket of the window ending in the minute of `now_ts`."""
     last = minute_of(now_ts)
@@ -70,13 +37,13 @@ def sum_buckets(buckets: Mapping[int, Counts], first: int, last: int) -> Counts:
     return total
 
 
-def series(buckets: Mapping[int, Counts], first: int, last: int, step_min: int) -> list[tuple[int, WindowStats]]:
+def series(buckets: Mapping[int, Counts], first: int, last: int, step_min: int) -> list[tuple[int, Counts]]:
     """Consecutive windows of `step_min` minutes from `first`, each summed from its buckets."""
     out = []
     start = first
     while start <= last:
         end = min(last, start + 60 * (step_min - 1))
-        out.append((start, WindowStats.of(sum_buckets(buckets, start, end))))
+        out.append((start, sum_buckets(buckets, start, end)))
         start = end + 60
     return out
 
