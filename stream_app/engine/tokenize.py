@@ -7,6 +7,8 @@ of one per batch.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +23,23 @@ DEFAULT_BUCKETS: tuple[int, ...] = (16, 32, 64, 128)
 CHARS_PER_TOKEN_BUDGET = 8
 
 
+_MOJIBAKE = re.compile(r"_?\ufffd+_?")
+_SPACES = re.compile(r"\s+")
+
+
+def clean_text(text: str) -> str:
+    """Undo what a real feed carries: HTML entities, mojibake markers, odd spacing.
+    Training applies the same function, so the model sees the same text in both places."""
+    text = html.unescape(text)
+    text = _MOJIBAKE.sub(" ", text)
+    return _SPACES.sub(" ", text).strip()
+
+
 def sanitize(text: object) -> str:
-    """Any input becomes valid, tokenizable Unicode: lone surrogates and NULs are replaced."""
+    """Any input becomes valid, tokenizable Unicode (lone surrogates and NULs replaced), cleaned."""
     if not isinstance(text, str):
         text = "" if text is None else str(text)
-    cleaned = text.encode("utf-8", "replace").decode("utf-8").replace("\x00", " ")
-    return cleaned
+    return clean_text(text.encode("utf-8", "replace").decode("utf-8").replace("\x00", " "))
 
 
 def bucket_length(length: int, buckets: Sequence[int]) -> int:

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import html
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream_app.engine.tokenize import clean_text
+
 LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
 LABEL_TO_ID = {name: i for i, name in enumerate(LABELS)}
-
-_MOJIBAKE = re.compile(r"_?\ufffd+_?")
-_SPACES = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +23,6 @@ class Example:
     label: int
     binary: bool
     source: str
-
-
-def clean_text(text: str) -> str:
-    """Undo what a real feed also carries: HTML entities, mojibake markers, odd spacing.
-
-    The same function runs at inference, so training and serving see the same text.
-    """
-    text = html.unescape(text)
-    text = _MOJIBAKE.sub(" ", text)
-    return _SPACES.sub(" ", text).strip()
 
 
 def read_labelled_csv(path: Path) -> tuple[list[Example], bool]:
