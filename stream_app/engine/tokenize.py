@@ -17,7 +17,9 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
-DEFAULT_BUCKETS: tuple[int, ...] = (16, 32, 64, 128)
+# Fine at the short end, where tweets live (measured: bs=32 went from 563 to 893 texts/s
+# against 16/32/64/128 on 2 cores), coarse at the long end.
+DEFAULT_BUCKETS: tuple[int, ...] = (8, 12, 16, 20, 24, 32, 48, 64, 96, 128)
 # Characters kept before tokenizing: a token is rarely under 1 character, so 8 per
 # token leaves ample room while keeping a megabyte-long text from costing seconds.
 CHARS_PER_TOKEN_BUDGET = 8
@@ -78,6 +80,21 @@ class BucketingTokenizer:
     def from_dir(cls, model_dir: Path, max_length: int = 128, slice_size: int = 32) -> BucketingTokenizer:
         return cls(Tokenizer.from_file(str(model_dir / "tokenizer.json")), max_length, slice_size=slice_size)
 
+    def _group(self, order: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
+        """Cut the length-sorted order into slices of one bucket each, at most `slice_size` long,
+        so no row is padded past its own bucket."""
+        groups: list[npt.NDArray[np.int64]] = []
+        start = 0
+        for end in range(1, len(order) + 1):
+            full = end - start == self.slice_size
+            bucket_changes = end < len(order) and bucket_length(int(lengths[order[end]]), self.buckets) != (
+                bucket_length(int(lengths[order[start]]), self.buckets)
+            )
+            if end == len(order) or full or bucket_changes:
+                groups.append(order[start:end])
+                start = end
+        return groups
+
     def encode(self, texts: Sequence[object]) -> list[EncodedSlice]:
         limit = self.max_length * CHARS_PER_TOKEN_BUDGET
         clean = [sanitize(t)[:limit] for t in texts]
@@ -85,8 +102,7 @@ class BucketingTokenizer:
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         slices = []
-        for start in range(0, len(order), self.slice_size):
-            positions = order[start : start + self.slice_size]
+        for positions in self._group(order, lengths):
             width = bucket_length(int(lengths[positions].max()), self.buckets)
             ids = np.zeros((len(positions), width), dtype=np.int64)
             mask = np.zeros_like(ids)
