@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,7 +163,8 @@ def latency_run(
     minus when record k was produced."""
     from kafka import KafkaProducer
 
-    tag = "latency"
+    tag = f"latency-{workdir.name}"
+    workdir.mkdir(parents=True, exist_ok=True)
     env = worker_env(kafka, redis_server, tag, workdir, extra_env)
     live = load_settings(**{k[3:].lower(): v for k, v in env.items() if k.startswith("SM_") and k != "SM_LOCAL_CACHE"})
     create_topics(live)
@@ -181,6 +183,17 @@ def latency_run(
         steady = feed(int(rate * seconds), seed=2)
         ops_before = client.info("stats")["total_commands_processed"]
         produced_at: list[float] = []
+        seen: list[tuple[float, int]] = []
+        stop = threading.Event()
+
+        def poll() -> None:  # observe Redis while producing, not only afterwards
+            poller = redis.Redis.from_url(redis_server.url)
+            while not stop.is_set():
+                seen.append((time.monotonic(), source_volume(poller, tag)))
+                time.sleep(0.025)
+
+        watcher = threading.Thread(target=poll, daemon=True)
+        watcher.start()
         start = time.monotonic()
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"steady stream at {rate:.0f}/s", total=len(steady))
@@ -190,9 +203,14 @@ def latency_run(
                     time.sleep(delay)
                 producer.send(live.topic_posts, value=orjson.dumps(record))
                 produced_at.append(time.monotonic())
-                progress.advance(task)
+                if i % 50 == 49:
+                    progress.advance(task, 50)
         producer.flush()
-        seen = wait_volume(client, tag, len(warm) + len(steady), timeout=180)
+        deadline = time.monotonic() + 180
+        while (not seen or seen[-1][1] < len(warm) + len(steady)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        watcher.join()
         elapsed = seen[-1][0] - start
         ops = client.info("stats")["total_commands_processed"] - ops_before
         latencies = sorted(
@@ -217,6 +235,7 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-seconds", type=float, default=30)
+    parser.add_argument("--latency-loads", default="0.25,0.5", help="Shares of the measured capacity")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     console = Console()
@@ -255,15 +274,21 @@ def main() -> None:
         result["aggregation_overhead"] = (
             1 - result["e2e_with_entities_msgs_per_s"] / result["e2e_counts_only_msgs_per_s"]
         )
-        result["latency"] = latency_run(
-            kafka,
-            redis_server,
-            0.5 * result["e2e_with_entities_msgs_per_s"],
-            args.latency_seconds,
-            configs["with_entities"],
-            workdir,
-            console,
-        )
+        result["latency"] = [
+            {
+                "load": load,
+                **latency_run(
+                    kafka,
+                    redis_server,
+                    load * result["e2e_with_entities_msgs_per_s"],
+                    args.latency_seconds,
+                    configs["with_entities"],
+                    workdir / f"l{int(load * 100)}",
+                    console,
+                ),
+            }
+            for load in (float(x) for x in args.latency_loads.split(","))
+        ]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "spine_bench.json").write_text(json.dumps(result, indent=2))
     console.print(result)

@@ -76,7 +76,9 @@ class FaustPublisher:
 
 
 class Processor(Protocol):
-    async def process(self, batch: Sequence[RawRecord]) -> Any: ...
+    async def prepare(self, batch: Sequence[RawRecord]) -> Any: ...
+
+    async def commit(self, prepared: Any) -> Any: ...
 
 
 @dataclass
@@ -157,15 +159,34 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
 
     @app.agent(inputs)
     async def score(stream: Any) -> None:
+        """Two batches in flight: scoring batch n+1 overlaps publishing and counting batch n.
+        Each message is held (incref) past `take_events`' own ack and released only after its
+        batch's Redis write, so no offset commits before its counts are flushed."""
         await ready.wait()
+        previous: asyncio.Task[None] | None = None
         async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
             now = time.monotonic()
+            for event in events:
+                event.message.incref()
             batch = [
                 RawRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value, now) for e in events
             ]
             for record in batch:
                 metrics.messages_in.labels(topic=record.topic).inc()
-            await wiring.processor.process(batch)
+            prepared = await wiring.processor.prepare(batch)
+            if previous is not None:
+                await previous  # commits stay in batch order; re-raises a failed commit here
+            previous = asyncio.create_task(_commit_then_ack(stream, prepared, list(events)))
+            previous.add_done_callback(_log_failure)
+
+    def _log_failure(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("batch commit failed; its offsets stay uncommitted", exc_info=task.exception())
+
+    async def _commit_then_ack(stream: Any, prepared: Any, events: list[Any]) -> None:
+        await wiring.processor.commit(prepared)
+        for event in events:
+            await stream.ack(event)
 
     @app.page("/metrics")
     async def _metrics(web: Any, request: Any) -> Any:

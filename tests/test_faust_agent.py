@@ -15,8 +15,11 @@ class RecordingProcessor:
     def __init__(self) -> None:
         self.batches: list[list[RawRecord]] = []
 
-    async def process(self, batch: Sequence[RawRecord]) -> Any:
-        self.batches.append(list(batch))
+    async def prepare(self, batch: Sequence[RawRecord]) -> Any:
+        return list(batch)
+
+    async def commit(self, prepared: Any) -> Any:
+        self.batches.append(prepared)
 
 
 async def _no_start() -> None:

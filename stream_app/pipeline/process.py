@@ -64,6 +64,17 @@ class _NoObserver:
         return None
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A scored batch waiting to be published and counted."""
+
+    size: int
+    events: list[NormalizedEvent]
+    scored: list[ScoredEvent]
+    dead: list[DeadLetter]
+    started: float
+
+
 @dataclass
 class BatchProcessor:
     classifier: AsyncClassifier
@@ -105,9 +116,14 @@ class BatchProcessor:
         return self.admission.filter(entities) if self.admission else entities
 
     async def process(self, batch: Sequence[RawRecord]) -> list[ScoredEvent]:
-        """Records the sink already applied (redelivered after a crash) are skipped before
-        scoring, so every record is published again only if it was not counted, and the last
-        publication of an id is always the one the aggregates hold."""
+        """Both phases, one after the other."""
+        return await self.commit(await self.prepare(batch))
+
+    async def prepare(self, batch: Sequence[RawRecord]) -> Prepared:
+        """Validate and score. Records the sink already applied (redelivered after a crash) are
+        skipped, so a record is published again only if it was not counted, and the last
+        publication of an id is always the one the aggregates hold. The stream layer may run
+        this for batch n+1 while `commit` of batch n is still under way."""
         started = time.monotonic()
         applied = await self.sink.applied_offsets(sorted({(r.topic, r.partition) for r in batch}))
         fresh = [r for r in batch if r.offset > applied.get((r.topic, r.partition), -1)]
@@ -123,6 +139,12 @@ class BatchProcessor:
             self.model_name,
             self.model_version,
         )
+        return Prepared(len(batch), events, scored, dead, started)
+
+    async def commit(self, prepared: Prepared) -> list[ScoredEvent]:
+        """Publish and wait for the broker, then write the aggregates. Commits must run in
+        batch order: the Redis fence relies on each partition's offsets arriving in order."""
+        events, scored, dead = prepared.events, prepared.scored, prepared.dead
         await self.publisher.publish(scored, dead)
         await self.sink.apply(
             [
@@ -140,5 +162,5 @@ class BatchProcessor:
             # Dead letters carry no counts but advance the fence, so they are not re-sent either.
             + [CountedRecord(d.topic, d.partition, d.offset, (), 0.0, "neutral", 0.0) for d in dead]
         )
-        self.observer.batch_done(len(batch), len(scored), dead, time.monotonic() - started)
+        self.observer.batch_done(prepared.size, len(scored), dead, time.monotonic() - prepared.started)
         return scored
