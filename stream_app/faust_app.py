@@ -92,7 +92,9 @@ class Wiring:
 
 def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metrics: PipelineMetrics) -> Wiring:
     """The real thing: ONNX model behind the async runner, Redis store, Kafka publisher."""
-    classifier = OnnxClassifier(settings.model_dir, settings.provider, settings.intra_op_threads, settings.max_length)
+    classifier = OnnxClassifier(
+        settings.model_dir, settings.provider, settings.intra_op_threads, settings.max_length, spin=settings.ort_spin
+    )
     runner = InferenceRunner(classifier, settings.inference_queue_depth)
     store = RedisAggregateStore(
         connect(settings.redis_url.get_secret_value()),

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     model_dir: Path = DEFAULT_MODEL_DIR
     provider: Literal["auto", "cpu", "cuda"] = "auto"
     intra_op_threads: int = Field(0, ge=0, description="0 lets onnxruntime decide")
+    ort_spin: bool = Field(False, description="Let idle onnxruntime threads spin (faster alone, greedier when shared)")
     max_length: int = Field(128, ge=8, le=512)
     batch_max_size: int = Field(64, ge=1)
     batch_max_wait_s: float = Field(0.05, gt=0)

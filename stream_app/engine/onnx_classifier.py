@@ -56,6 +56,7 @@ class OnnxClassifier:
         intra_op_threads: int = 0,
         max_length: int = 128,
         precision: str | None = None,
+        spin: bool = True,
     ) -> None:
         import onnxruntime as ort
 
@@ -69,6 +70,8 @@ class OnnxClassifier:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = intra_op_threads
         options.inter_op_num_threads = 1
+        if not spin:  # idle ORT threads sleep instead of spinning: CPU for Kafka, Redis, the event loop
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if chosen == "cuda" else ["CPUExecutionProvider"]
         self._session = ort.InferenceSession(str(model_file), options, providers=providers)
         active = self._session.get_providers()[0]
