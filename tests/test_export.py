@@ -75,7 +75,14 @@ def test_graph_is_fused(tiny_export):
 def test_model_dir_is_self_contained(tiny_export):
     result, _ = tiny_export
     names = {p.name for p in result.out.iterdir()}
-    assert {"model.fp32.onnx", "model.int8.onnx", "model.fp16.onnx", "tokenizer.json", "labels.json"} <= names
+    assert {
+        "model.fp32.onnx",
+        "model.int8.onnx",
+        "model.fp16.onnx",
+        "tokenizer.json",
+        "labels.json",
+        "MODEL_CARD.md",
+    } <= names
 
 
 def test_dynamic_axes_accept_any_batch_and_length(tiny_export):

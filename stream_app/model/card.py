@@ -1,7 +1,7 @@
-"""Write MODEL_CARD.md for a model directory from the files the pipeline leaves behind:
-train_summary.json (training), parity.json (export) and an evaluation JSON (`model evaluate --json`).
-
-    python scripts/write_model_card.py --model models/default --eval build/eval.json
+"""MODEL_CARD.md for a model directory, from the files the pipeline leaves behind:
+train_summary.json (training), parity.json (export) and, when given, an evaluation JSON
+(`model evaluate --json`). `model export` writes a card without evaluation; run
+`python -m stream_app.model.card --model DIR --eval EVAL.json` to add it.
 """
 
 from __future__ import annotations
@@ -24,14 +24,15 @@ def _kind(metrics: dict[str, object]) -> str:
     return "binary" if metrics["binary"] else "3-class"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--eval", type=Path, required=True)
-    args = parser.parse_args()
-    summary = json.loads((args.model / "train_summary.json").read_text())
-    parity = json.loads((args.model / "parity.json").read_text())
-    evaluation = json.loads(args.eval.read_text())["files"]
+def write_card(model: Path, evaluation_json: Path | None = None) -> Path:
+    summary_path = model / "train_summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    if summary is None:
+        card = "# Model card\n\nNo train_summary.json beside this model: training details unknown.\n"
+        (model / "MODEL_CARD.md").write_text(card)
+        return model / "MODEL_CARD.md"
+    parity = json.loads((model / "parity.json").read_text())
+    evaluation = json.loads(evaluation_json.read_text())["files"] if evaluation_json else {}
     config = summary["config"]
     stage1 = summary.get("stage1")
     stages = ""
@@ -45,7 +46,6 @@ def main() -> None:
             "(`scripts/train_stage2.py`): continued from stage 1 with inverse-frequency class weights on the "
             "three-class loss (stage 1 over-predicted neutral on general tweets), settings below.\n\n"
         )
-    used = [Path(p).stem for p in config["data"]]
     caps = config.get("per_file_cap") or {}
     rows = "\n".join(
         f"| `{Path(p).name}` | {LICENCES.get(Path(p).stem, '?')} | {caps.get(Path(p).stem, 'all')} |"
@@ -55,6 +55,8 @@ def main() -> None:
         f"| `{stem}` | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | {_kind(m)} |"
         for stem, m in evaluation.items()
     )
+    if not metric_rows:
+        metric_rows = "| not evaluated yet: `model evaluate --json`, then `python -m stream_app.model.card` | | | | |"
     card = f"""# Model card: sentiment-minilm (default model of sentiment-monitor)
 
 A 3-class sentiment classifier (`negative`, `neutral`, `positive`) for short social posts,
@@ -145,8 +147,16 @@ FP16 was evaluated on: {parity["fp16_evaluated_on"]}.
 - The checkpoint selection used capped dev sets that, for label-sorted files (crowdflower,
   movie reviews), held mostly one class; the selection mostly followed the other files.
 """
-    (args.model / "MODEL_CARD.md").write_text(card)
-    print(f"wrote {args.model / 'MODEL_CARD.md'} ({len(used)} training files)")
+    (model / "MODEL_CARD.md").write_text(card)
+    return model / "MODEL_CARD.md"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--eval", type=Path, default=None)
+    args = parser.parse_args()
+    print(f"wrote {write_card(args.model, args.eval)}")
 
 
 if __name__ == "__main__":
