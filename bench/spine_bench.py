@@ -132,7 +132,7 @@ def drain_once(
                     break
                 if worker.poll() is not None:
                     raise RuntimeError((workdir / f"{tag}.log").read_text()[-3000:])
-                time.sleep(0.02)
+                time.sleep(0.05)
         assert first is not None
         return (len(backlog) - first[1]) / (time.monotonic() - first[0])
     finally:

@@ -94,7 +94,6 @@ class LocalKafka:
             "transaction.state.log.min.isr": "1",
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
-            "log.flush.interval.messages": "1",
         }
         path = data_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
