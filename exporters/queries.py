@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from exporters.redis_store import RedisAggregateStore
+from exporters.redis_store import AggregateStore
 from stream_app.pipeline.windows import parse_window, series, sum_buckets, window_minutes
 
 TOP_BY = ("volume", "negative_share")
@@ -15,12 +15,12 @@ def aggregate_key(entity: str, source: str | None = None) -> str:
     return f"ent:{entity}|src:{source}" if source else f"ent:{entity}"
 
 
-async def list_entities(store: RedisAggregateStore) -> list[str]:
+async def list_entities(store: AggregateStore) -> list[str]:
     return [k[4:] for k in await store.keys("ent:") if "|src:" not in k]
 
 
 async def entity_window(
-    store: RedisAggregateStore, entity: str, window: str, source: str | None = None, now: float | None = None
+    store: AggregateStore, entity: str, window: str, source: str | None = None, now: float | None = None
 ) -> dict[str, Any]:
     minutes = parse_window(window)
     first, last = window_minutes(now if now is not None else time.time(), minutes)
@@ -30,7 +30,7 @@ async def entity_window(
 
 
 async def entity_series(
-    store: RedisAggregateStore,
+    store: AggregateStore,
     entity: str,
     window: str,
     since: float,
@@ -50,7 +50,7 @@ async def entity_series(
 
 
 async def top_entities(
-    store: RedisAggregateStore,
+    store: AggregateStore,
     by: str,
     window: str,
     limit: int = 10,

@@ -221,7 +221,6 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     async def _readyz(web: Any, request: Any) -> Any:
         return web.json({"ready": ready.is_set()}, status=200 if ready.is_set() else 503)
 
-    app.sm_metrics = metrics  # type: ignore[attr-defined]
     app.sm_ready = ready  # type: ignore[attr-defined]
     return app
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from exporters.queries import entity_series, entity_window, list_entities, top_entities
-from exporters.redis_store import RedisAggregateStore
+from exporters.redis_store import AggregateStore
 
 Response = tuple[int, Any]
 
@@ -28,18 +28,18 @@ def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int
     return int(raw)
 
 
-async def get_entities(store: RedisAggregateStore, params: Mapping[str, str]) -> Response:
+async def get_entities(store: AggregateStore, params: Mapping[str, str]) -> Response:
     return 200, {"entities": await list_entities(store)}
 
 
-async def get_entity(store: RedisAggregateStore, name: str, params: Mapping[str, str]) -> Response:
+async def get_entity(store: AggregateStore, name: str, params: Mapping[str, str]) -> Response:
     try:
         return 200, await entity_window(store, name, params.get("window", "5m"), params.get("source") or None)
     except ValueError as exc:
         return _error(str(exc))
 
 
-async def get_series(store: RedisAggregateStore, name: str, params: Mapping[str, str]) -> Response:
+async def get_series(store: AggregateStore, name: str, params: Mapping[str, str]) -> Response:
     try:
         since_raw = params.get("since")
         if since_raw is None:
@@ -53,7 +53,7 @@ async def get_series(store: RedisAggregateStore, name: str, params: Mapping[str,
         return _error(str(exc))
 
 
-async def get_top(store: RedisAggregateStore, params: Mapping[str, str]) -> Response:
+async def get_top(store: AggregateStore, params: Mapping[str, str]) -> Response:
     try:
         limit = _int(params, "limit", 10, 1, 100)
         min_volume = _int(params, "min_volume", 1, 0, 10**9)

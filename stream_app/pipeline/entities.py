@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -107,7 +107,3 @@ class EntityExtractor:
             if value and value.strip():
                 found.add(self.canonical(value.strip()))
         return sorted(found)
-
-
-def extract_many(extractor: EntityExtractor, rows: Iterable[tuple[str, str | None, str | None]]) -> list[list[str]]:
-    return [extractor.extract(text, product, brand) for text, product, brand in rows]
