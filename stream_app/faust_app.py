@@ -95,7 +95,7 @@ def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metri
     classifier = OnnxClassifier(
         settings.model_dir, settings.provider, settings.intra_op_threads, settings.max_length, spin=settings.ort_spin
     )
-    runner = InferenceRunner(classifier, settings.inference_queue_depth)
+    runner = InferenceRunner(classifier, settings.inference_queue_depth, on_stage=metrics.stage_done)
     store = RedisAggregateStore(
         connect(settings.redis_url.get_secret_value()),
         prefix=settings.redis_prefix,

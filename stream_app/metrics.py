@@ -30,7 +30,33 @@ class PipelineMetrics:
         self.entities_tracked = Gauge(
             "sm_entities_tracked", "Non-watch-list entities tracked (this worker)", registry=r
         )
+        self.stage_seconds = Histogram(
+            "sm_inference_stage_seconds",
+            "Inference time per batch, by stage",
+            ["stage"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+        )
+        self.redis_write_seconds = Histogram("sm_redis_write_seconds", "Redis write per batch", registry=r)
+        self.redis_write_errors = Counter("sm_redis_write_errors_total", "Failed Redis batch writes", registry=r)
+        self.event_to_aggregate_seconds = Histogram(
+            "sm_event_to_aggregate_seconds",
+            "From event time to its aggregate written",
+            registry=r,
+            buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
+        )
         self.late_events = Gauge("sm_late_events", "Events beyond the allowed lateness (this worker)", registry=r)
+
+    def stage_done(self, stage: str, seconds: float) -> None:
+        self.stage_seconds.labels(stage=stage).observe(seconds)
+
+    def aggregates_written(self, seconds: float, event_ages_s: Sequence[float]) -> None:
+        self.redis_write_seconds.observe(seconds)
+        for age in event_ages_s:
+            self.event_to_aggregate_seconds.observe(max(0.0, age))
+
+    def aggregates_failed(self) -> None:
+        self.redis_write_errors.inc()
 
     def track_admission(self, admission: Any) -> None:
         self.entities_dropped.set_function(lambda: float(admission.dropped))

@@ -67,6 +67,13 @@ def test_valid_and_invalid_records_flow_through_real_services(stack_env, worker_
     sources = {e["platform"].lower() for e in scored}
     actual = redis_counts(settings, sources, _expected_minutes(posts + reviews))
     assert_counts_equal(actual, oracle_from_scored(scored))
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.env['SM_WEB_PORT']}/metrics", timeout=10) as response:
+        exposition = response.read().decode()
+    assert 'sm_dead_letters_total{reason="bad_utf8"} 1.0' in exposition
+    assert f'sm_messages_in_total{{topic="{settings.topic_posts}"}}' in exposition
+    assert 'sm_inference_stage_seconds_count{stage="forward"}' in exposition
     assert worker.alive(), worker.log_tail()
 
 

@@ -8,7 +8,8 @@ callers wait at `put()`: the stream feels backpressure instead of growing memory
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,8 +22,14 @@ _STOP = object()
 class InferenceRunner:
     """Implements `AsyncClassifier` over an `OnnxClassifier`. Start it inside a running loop."""
 
-    def __init__(self, classifier: OnnxClassifier, queue_depth: int = 4) -> None:
+    def __init__(
+        self,
+        classifier: OnnxClassifier,
+        queue_depth: int = 4,
+        on_stage: Callable[[str, float], None] | None = None,
+    ) -> None:
         self.classifier = classifier
+        self._on_stage = on_stage or (lambda stage, seconds: None)
         self._incoming: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_depth)
         self._tokenized: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_depth)
         self._tokenize_pool = ThreadPoolExecutor(1, thread_name_prefix="sm-tokenize")
@@ -57,7 +64,9 @@ class InferenceRunner:
                 return
             texts, future = job
             try:
+                started = time.monotonic()
                 slices = await loop.run_in_executor(self._tokenize_pool, self.classifier.tokenize, texts)
+                self._on_stage("tokenize", time.monotonic() - started)
             except Exception as exc:  # a tokenizer bug must fail the caller, not the stage
                 future.set_exception(exc)
                 continue
@@ -71,7 +80,9 @@ class InferenceRunner:
                 return
             count, slices, future = job
             try:
+                started = time.monotonic()
                 result = await loop.run_in_executor(self._forward_pool, self._forward, count, slices)
+                self._on_stage("forward", time.monotonic() - started)
             except Exception as exc:
                 future.set_exception(exc)
                 continue

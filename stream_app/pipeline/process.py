@@ -58,9 +58,19 @@ class BatchObserver(Protocol):
 
     def batch_done(self, size: int, scored: int, dead: Sequence[DeadLetter], seconds: float) -> None: ...
 
+    def aggregates_written(self, seconds: float, event_ages_s: Sequence[float]) -> None: ...
+
+    def aggregates_failed(self) -> None: ...
+
 
 class _NoObserver:
     def batch_done(self, size: int, scored: int, dead: Sequence[DeadLetter], seconds: float) -> None:
+        return None
+
+    def aggregates_written(self, seconds: float, event_ages_s: Sequence[float]) -> None:
+        return None
+
+    def aggregates_failed(self) -> None:
         return None
 
 
@@ -146,7 +156,7 @@ class BatchProcessor:
         batch order: the Redis fence relies on each partition's offsets arriving in order."""
         events, scored, dead = prepared.events, prepared.scored, prepared.dead
         await self.publisher.publish(scored, dead)
-        await self.sink.apply(
+        records = (
             [
                 CountedRecord(
                     e.topic,
@@ -161,6 +171,16 @@ class BatchProcessor:
             ]
             # Dead letters carry no counts but advance the fence, so they are not re-sent either.
             + [CountedRecord(d.topic, d.partition, d.offset, (), 0.0, "neutral", 0.0) for d in dead]
+        )
+        write_started = time.monotonic()
+        try:
+            await self.sink.apply(records)
+        except Exception:
+            self.observer.aggregates_failed()
+            raise
+        now = time.time()
+        self.observer.aggregates_written(
+            time.monotonic() - write_started, [now - e.created_at.timestamp() for e in events]
         )
         self.observer.batch_done(prepared.size, len(scored), dead, time.monotonic() - prepared.started)
         return scored
