@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -25,9 +25,22 @@ def default_cache_dir() -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports: every socket stays bound until all are chosen, so the kernel
+    cannot hand the same port out twice."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
@@ -65,8 +78,8 @@ def fetch_kafka_jars(cache_dir: Path | None = None) -> Path:
 class LocalKafka:
     """Start with `start()`, stop with `stop()`; `bootstrap` is host:port for clients."""
 
-    port: int = field(default_factory=free_port)
-    controller_port: int = field(default_factory=free_port)
+    port: int = 0
+    controller_port: int = 0
     data_dir: Path | None = None
     log_file: Path | None = None
     _process: subprocess.Popen[bytes] | None = None
@@ -119,7 +132,30 @@ class LocalKafka:
             *args,
         ]
 
-    def start(self, timeout: float = 90.0) -> LocalKafka:
+    def start(self, timeout: float = 90.0, attempts: int = 3) -> LocalKafka:
+        """Start on free ports; a port taken between choosing and binding gets a fresh pair."""
+        pinned = bool(self.port and self.controller_port)
+        for attempt in range(1, attempts + 1):
+            if not pinned:
+                self.port, self.controller_port = free_ports(2)
+            try:
+                return self._start_once(timeout)
+            except Exception:
+                self._kill()
+                if self._owned_dir and self.data_dir is not None:
+                    shutil.rmtree(self.data_dir, ignore_errors=True)
+                    self.data_dir, self._owned_dir = None, False
+                if pinned or attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def _start_once(self, timeout: float) -> LocalKafka:
         if self.data_dir is None:
             self.data_dir = Path(tempfile.mkdtemp(prefix="sm-kafka-"))
             self._owned_dir = True
@@ -165,6 +201,8 @@ class LocalKafka:
                 admin.close()
                 return
             except Exception:
+                if self._process is not None and self._process.poll() is not None:
+                    raise RuntimeError(f"Kafka exited with {self._process.returncode} during start-up") from None
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)

@@ -33,7 +33,21 @@ class LocalRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 20.0) -> LocalRedis:
+    def start(self, timeout: float = 20.0, attempts: int = 3) -> LocalRedis:
+        """Start on a free port; if another process took it first, try a fresh one."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._start_once(timeout)
+            except (RuntimeError, TimeoutError):
+                if self._process is not None and self._process.poll() is None:
+                    self._process.kill()
+                    self._process.wait()
+                if attempt == attempts:
+                    raise
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> LocalRedis:
         if self.data_dir is None:
             self.data_dir = Path(tempfile.mkdtemp(prefix="sm-redis-"))
             self._owned_dir = True
