@@ -25,6 +25,7 @@ from stream_app.metrics import PipelineMetrics
 from stream_app.pipeline.entities import EntityExtractor, WatchList
 from stream_app.pipeline.process import BatchProcessor, RawRecord
 from stream_app.pipeline.windows import EntityAdmission
+from stream_app.sentiment_collector import WatchListCollector
 from stream_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ class Wiring:
     processor: Processor
     start: Callable[[], Awaitable[None]]
     store: Any = None
+    refresh_metrics: Callable[[Any], Awaitable[None]] | None = None
 
 
 def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metrics: PipelineMetrics) -> Wiring:
@@ -106,6 +108,8 @@ def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metri
     admission = EntityAdmission(watch.names(), settings.max_dynamic_entities, settings.entity_min_mentions)
     metrics.track_admission(admission)
     metrics.track_store(store)
+    collector = WatchListCollector(watch.names())
+    metrics.registry.register(collector)
     metrics.model.info({k: str(v) for k, v in vars(classifier.info).items()})
     processor = BatchProcessor(
         classifier=runner,
@@ -119,7 +123,7 @@ def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metri
         extractor=EntityExtractor(watch),
         admission=admission,
     )
-    return Wiring(processor=processor, start=runner.start, store=store)
+    return Wiring(processor=processor, start=runner.start, store=store, refresh_metrics=collector.refresh)
 
 
 WiringFactory = Callable[[Settings, Any, Any, PipelineMetrics], Wiring]
@@ -192,6 +196,11 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
 
     @app.page("/metrics")
     async def _metrics(web: Any, request: Any) -> Any:
+        if wiring.refresh_metrics is not None and wiring.store is not None:
+            try:
+                await wiring.refresh_metrics(wiring.store)
+            except Exception:  # a Redis hiccup must not take the whole scrape down
+                log.warning("could not refresh entity gauges", exc_info=True)
         return aioweb.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
 
     def _json(web: Any, response: tuple[int, Any]) -> Any:

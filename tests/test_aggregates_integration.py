@@ -115,6 +115,12 @@ def test_entity_windows_stay_exact_through_crash_restart_and_scale_out(stack_env
         status, series = _get(port, f"/entities/{urllib.request.quote(name)}/series?window=1m&since={since}")
         assert status == 200 and sum(p["volume"] for p in series["points"]) == want_volume
 
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        exposition = response.read().decode()
+    for name in watch:  # the feed spans the last few minutes, so the 1h window holds all of it
+        want_volume = sum(v.volume for (k, _), v in expected.items() if k == f"ent:{name}")
+        assert f'sm_entity_volume{{entity="{name}",window="1h"}} {float(want_volume)}' in exposition
+
     status, top = _get(port, "/top?by=volume&window=24h&limit=3")
     assert status == 200 and len(top["entities"]) == 3
     volumes = [row["volume"] for row in top["entities"]]
