@@ -37,6 +37,7 @@ from stream_app.generate import generate_stream
 from stream_app.infra.kafka_local import LocalKafka, free_port
 from stream_app.infra.redis_local import LocalRedis
 from stream_app.kafka_admin import create_topics
+from stream_app.pipeline.counts import Counts
 from stream_app.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -144,9 +145,7 @@ def source_volume(client: redis.Redis, prefix: str) -> int:
     """Records counted so far: the per-source aggregates only (each record is in exactly one)."""
     total = 0
     for key in client.scan_iter(f"{prefix}:agg:src:*", count=1000):
-        for raw in client.hvals(key):
-            neg, neu, pos, _ = raw.decode().split(",")
-            total += int(neg) + int(neu) + int(pos)
+        total += sum(Counts.decode(raw).volume for raw in client.hvals(key))
     return total
 
 

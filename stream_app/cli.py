@@ -142,12 +142,12 @@ def counts(
         out: dict[str, list[dict[str, object]]] = {}
         try:
             for name in [source] if source else [k[4:] for k in await store.keys("src:")]:
-                rows: list[dict[str, object]] = []
-                for minute in range(now - 60 * (minutes - 1), now + 60, 60):
-                    total = await store.minute_counts(f"src:{name}", minute)
-                    if total.volume:
-                        rows.append({"minute": datetime.fromtimestamp(minute, UTC).isoformat(), **total.as_dict()})
-                out[name] = rows
+                buckets = await store.range_counts(f"src:{name}", now - 60 * (minutes - 1), now)
+                out[name] = [
+                    {"minute": datetime.fromtimestamp(minute, UTC).isoformat(), **total.as_dict()}
+                    for minute, total in buckets.items()
+                    if total.volume
+                ]
         finally:
             await store.close()
         return out

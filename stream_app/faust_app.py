@@ -89,7 +89,7 @@ class Wiring:
     processor: Processor
     start: Callable[[], Awaitable[None]]
     store: Any = None
-    refresh_metrics: Callable[[Any], Awaitable[None]] | None = None
+    refresh_metrics: Callable[[], Awaitable[None]] | None = None
 
 
 def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metrics: PipelineMetrics) -> Wiring:
@@ -123,7 +123,9 @@ def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metri
         extractor=EntityExtractor(watch),
         admission=admission,
     )
-    return Wiring(processor=processor, start=runner.start, store=store, refresh_metrics=collector.refresh)
+    return Wiring(
+        processor=processor, start=runner.start, store=store, refresh_metrics=lambda: collector.refresh(store)
+    )
 
 
 WiringFactory = Callable[[Settings, Any, Any, PipelineMetrics], Wiring]
@@ -196,9 +198,9 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
 
     @app.page("/metrics")
     async def _metrics(web: Any, request: Any) -> Any:
-        if wiring.refresh_metrics is not None and wiring.store is not None:
+        if wiring.refresh_metrics is not None:
             try:
-                await wiring.refresh_metrics(wiring.store)
+                await wiring.refresh_metrics()
             except Exception:  # a Redis hiccup must not take the whole scrape down
                 log.warning("could not refresh entity gauges", exc_info=True)
         return aioweb.Response(body=metrics.render(), content_type="text/plain", charset="utf-8")
