@@ -171,6 +171,17 @@ class RedisAggregateStore:
         members: list[bytes] = await self.client.zrange(f"{self.prefix}:keys", 0, -1)  # type: ignore[assignment]
         return sorted(n for n in (m.decode() for m in members) if n.startswith(prefix))
 
+    async def watermarks(self) -> list[float]:
+        """The newest event time each partition has applied (alerting's event-time clock)."""
+        keys = [k async for k in self.client.scan_iter(match=f"{self.prefix}:pstate:*", count=500)]
+        if not keys:
+            return []
+        async with self.client.pipeline(transaction=False) as reads:
+            for key in keys:
+                reads.hget(key, "watermark")
+            values = await reads.execute()
+        return [float(v) for v in values if v is not None]
+
     async def late_records(self) -> int:
         total = 0
         async for state_key in self.client.scan_iter(match=f"{self.prefix}:pstate:*", count=500):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from schemas.models import DeadLetter, NormalizedEvent, Review, ScoredEvent, SocialPost
+from schemas.models import Alert, DeadLetter, NormalizedEvent, Review, ScoredEvent, SocialPost
 
 SCHEMA_DIR = Path(__file__).parent
 CONTRACTS: dict[str, type[BaseModel]] = {
@@ -16,6 +16,7 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "normalized_event": NormalizedEvent,
     "scored_event": ScoredEvent,
     "dead_letter": DeadLetter,
+    "alert": Alert,
 }
 
 
@@ -35,4 +36,4 @@ def write_schemas() -> list[Path]:
     return written
 
 
-__all__ = ["CONTRACTS", "DeadLetter", "NormalizedEvent", "Review", "ScoredEvent", "SocialPost"]
+__all__ = ["CONTRACTS", "Alert", "DeadLetter", "NormalizedEvent", "Review", "ScoredEvent", "SocialPost"]

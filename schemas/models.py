@@ -101,3 +101,61 @@ class DeadLetter(_Contract):
     partition: int
     offset: int
     received_at: datetime
+
+
+class AlertPost(_Contract):
+    id: str
+    created_at: datetime
+    source: str
+    score: float
+    snippet: str = Field(max_length=200)
+
+
+class AlertTerm(_Contract):
+    term: str
+    z: float = Field(description="Log-odds z-score of the term in negative posts against the baseline")
+    current: int = Field(description="Occurrences in the window's negative posts")
+    baseline: int = Field(description="Occurrences in the baseline sample")
+
+
+class SourceShare(_Contract):
+    source: str
+    volume: int
+    negative_share: float
+
+
+class ShareAndVolume(_Contract):
+    negative_share: float
+    volume: float = Field(description="Posts in one short window (the baseline's is its expected volume)")
+
+
+class AlertStatistic(_Contract):
+    method: Literal["bernoulli_cusum"] = "bernoulli_cusum"
+    cusum_llr: float = Field(description="Page's CUSUM of the per-post log-likelihood ratio, in nats")
+    threshold: float
+    wilson_lower: float = Field(description="Lower Wilson bound of the window's negative share")
+    z: float = Field(description="Normal z of the window's share against the baseline")
+
+
+class Alert(_Contract):
+    """A negative-sentiment spike for one entity, published on the alerts topic and to every sink.
+
+    `alert_id` is the same for the firing and its resolution and across restarts: dedup on
+    (`alert_id`, `status`)."""
+
+    alert_id: str
+    entity: str
+    status: Literal["firing", "resolved"]
+    severity: Literal["warning", "critical"]
+    window_s: int = Field(description="The short window the test ran on")
+    starts_at: datetime = Field(description="Estimated start of the spike (the CUSUM change point)")
+    ends_at: datetime | None = Field(None, description="When the spike was judged over; null while firing")
+    evaluated_at: datetime = Field(description="End of the event-time minute this decision was made in")
+    current: ShareAndVolume
+    baseline: ShareAndVolume
+    statistic: AlertStatistic
+    summary: str
+    top_negative_posts: list[AlertPost] = Field(default_factory=list)
+    terms: list[AlertTerm] = Field(default_factory=list)
+    sources: list[SourceShare] = Field(default_factory=list)
+    dashboard_url: str | None = None

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stream_app.cli_alerts import alerts_app
 from stream_app.cli_dev import dev_app, run_demo
 from stream_app.cli_model import model_app
 from stream_app.errors import SentimentMonitorError
@@ -24,6 +25,7 @@ topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
 schemas_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
 app.add_typer(model_app, name="model")
 app.add_typer(dev_app, name="dev")
+app.add_typer(alerts_app, name="alerts")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 console = Console()

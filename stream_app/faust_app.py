@@ -16,13 +16,22 @@ from typing import Any, Protocol
 import faust
 from aiohttp import web as aioweb
 
+from exporters.alert_state import RedisAlertState, RedisPostSamples
 from exporters.redis_store import RedisAggregateStore, connect
-from schemas.models import DeadLetter, ScoredEvent
+from schemas.models import Alert, DeadLetter, ScoredEvent
 from stream_app import http_api
+from stream_app.alerting.notifiers import (
+    AlertmanagerNotifier,
+    Fanout,
+    Notifier,
+    WebhookNotifier,
+    default_retrying,
+)
+from stream_app.alerting.service import AlertService
 from stream_app.engine.onnx_classifier import OnnxClassifier
 from stream_app.engine.runner import InferenceRunner
 from stream_app.metrics import PipelineMetrics
-from stream_app.pipeline.entities import EntityExtractor, WatchList
+from stream_app.pipeline.entities import EntityExtractor, WatchList, entity_words
 from stream_app.pipeline.process import BatchProcessor, RawRecord
 from stream_app.pipeline.windows import EntityAdmission
 from stream_app.sentiment_collector import WatchListCollector
@@ -76,6 +85,25 @@ class FaustPublisher:
         self.metrics.messages_out.labels(topic=self.dead_topic.get_topic_name()).inc(len(dead))
 
 
+class FaustAlertPublisher:
+    """Implements `AlertPublisher`: keyed by entity, so one entity's alerts stay in order."""
+
+    def __init__(self, topic: Any, metrics: PipelineMetrics) -> None:
+        self.topic = topic
+        self.metrics = metrics
+
+    async def publish(self, alert: Alert) -> None:
+        await (await self.topic.send(key=alert.entity.encode(), value=alert.model_dump_json().encode()))
+        self.metrics.messages_out.labels(topic=self.topic.get_topic_name()).inc()
+
+
+@dataclass(frozen=True)
+class Topics:
+    scored: Any
+    dead: Any
+    alerts: Any
+
+
 class Processor(Protocol):
     async def prepare(self, batch: Sequence[RawRecord]) -> Any: ...
 
@@ -90,9 +118,43 @@ class Wiring:
     start: Callable[[], Awaitable[None]]
     store: Any = None
     refresh_metrics: Callable[[], Awaitable[None]] | None = None
+    alerts: AlertService | None = None
+    alert_state: RedisAlertState | None = None
+    fanout: Fanout | None = None
 
 
-def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metrics: PipelineMetrics) -> Wiring:
+def alerting(
+    settings: Settings, store: RedisAggregateStore, watch: WatchList, topic: Any, metrics: PipelineMetrics
+) -> tuple[AlertService, RedisAlertState, Fanout]:
+    """The detector service and its sinks: Kafka always, webhook and Alertmanager when configured."""
+    notifiers: list[Notifier] = []
+    if settings.alert_webhook_url is not None:
+        notifiers.append(WebhookNotifier(settings.alert_webhook_url.get_secret_value(), settings.alert_sink_timeout_s))
+    if settings.alertmanager_url:
+        notifiers.append(AlertmanagerNotifier(settings.alertmanager_url, settings.alert_sink_timeout_s))
+    fanout = Fanout(notifiers, metrics, lambda: default_retrying(settings.alert_sink_attempts))
+    state = RedisAlertState(store.client, settings.redis_prefix, settings.alert_leader_ttl_s)
+    params = settings.detector_params()
+    service = AlertService(
+        counts=store,
+        state=state,
+        posts=RedisPostSamples(store.client, settings.redis_prefix, settings.redis_retention_s),
+        publisher=FaustAlertPublisher(topic, metrics),
+        sinks=fanout,
+        params=params,
+        overrides={e.name: params.with_overrides(e.overrides) for e in watch.entities if e.overrides},
+        watchlist=frozenset(watch.names()),
+        entity_words={e.name: entity_words(e) for e in watch.entities},
+        allowed_lateness_s=settings.allowed_lateness_s,
+        settle_s=settings.alert_settle_s,
+        history_min=settings.alert_history_min,
+        dashboard_url=settings.dashboard_url or f"http://{settings.web_host}:{settings.web_port}/dashboard",
+        observer=metrics,
+    )
+    return service, state, fanout
+
+
+def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics) -> Wiring:
     """The real thing: ONNX model behind the async runner, Redis store, Kafka publisher."""
     classifier = OnnxClassifier(
         settings.model_dir, settings.provider, settings.intra_op_threads, settings.max_length, spin=settings.ort_spin
@@ -113,7 +175,7 @@ def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metri
     metrics.model.info({k: str(v) for k, v in vars(classifier.info).items()})
     processor = BatchProcessor(
         classifier=runner,
-        publisher=FaustPublisher(scored_topic, dead_topic, metrics),
+        publisher=FaustPublisher(topics.scored, topics.dead, metrics),
         sink=store,
         kinds={settings.topic_posts: "post", settings.topic_reviews: "review"},
         model_name=classifier.info.name,
@@ -122,13 +184,19 @@ def default_wiring(settings: Settings, scored_topic: Any, dead_topic: Any, metri
         observer=metrics,
         extractor=EntityExtractor(watch),
         admission=admission,
+        samples=RedisPostSamples(store.client, settings.redis_prefix, settings.redis_retention_s)
+        if settings.alerts_enabled
+        else None,
     )
-    return Wiring(
+    wiring = Wiring(
         processor=processor, start=runner.start, store=store, refresh_metrics=lambda: collector.refresh(store)
     )
+    if settings.alerts_enabled:
+        wiring.alerts, wiring.alert_state, wiring.fanout = alerting(settings, store, watch, topics.alerts, metrics)
+    return wiring
 
 
-WiringFactory = Callable[[Settings, Any, Any, PipelineMetrics], Wiring]
+WiringFactory = Callable[[Settings, Topics, PipelineMetrics], Wiring]
 
 
 def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring) -> faust.App:
@@ -156,7 +224,8 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     inputs = app.topic(settings.topic_posts, settings.topic_reviews, value_serializer="raw", key_serializer="raw")
     scored_topic = app.topic(settings.topic_scored, value_serializer="raw", key_serializer="raw")
     dead_topic = app.topic(settings.topic_dead_letter, value_serializer="raw", key_serializer="raw")
-    wiring = wiring_factory(settings, scored_topic, dead_topic, metrics)
+    alerts_topic = app.topic(settings.topic_alerts, value_serializer="raw", key_serializer="raw")
+    wiring = wiring_factory(settings, Topics(scored_topic, dead_topic, alerts_topic), metrics)
     ready = asyncio.Event()
 
     @app.task  # type: ignore[untyped-decorator]
@@ -164,6 +233,18 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         await wiring.start()
         ready.set()
         log.info("worker ready: %s", settings.masked())
+
+    @app.timer(settings.alert_tick_s)  # type: ignore[untyped-decorator]
+    async def _detect() -> None:
+        """Every worker ticks; only the holder of the Redis lease evaluates (see AlertService)."""
+        if wiring.alerts is None or not ready.is_set():
+            return
+        if wiring.fanout is not None:
+            wiring.fanout.start()
+        try:
+            await wiring.alerts.tick()
+        except Exception:  # the next tick retries from the saved state and outbox
+            log.exception("alert evaluation failed")
 
     @app.agent(inputs)
     async def score(stream: Any) -> None:
@@ -223,6 +304,14 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     @app.page("/top")
     async def _top(web: Any, request: Any) -> Any:
         return _json(web, await http_api.get_top(wiring.store, request.query))
+
+    @app.page("/alerts")
+    async def _alerts(web: Any, request: Any) -> Any:
+        if wiring.alert_state is None:
+            return web.json({"active": [], "recent": []})
+        active = [a.model_dump(mode="json") for a in await wiring.alert_state.active()]
+        recent = [a.model_dump(mode="json") for a in await wiring.alert_state.recent()]
+        return web.json({"active": active, "recent": recent})
 
     @app.page("/healthz")
     async def _healthz(web: Any, request: Any) -> Any:

@@ -36,6 +36,7 @@ def topic_plan(settings: Settings) -> dict[str, dict[str, str]]:
         settings.topic_reviews: {"retention.ms": week},
         settings.topic_scored: {"retention.ms": week},
         settings.topic_dead_letter: {"retention.ms": str(30 * 86400 * 1000)},
+        settings.topic_alerts: {"retention.ms": str(30 * 86400 * 1000)},
     }
 
 

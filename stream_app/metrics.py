@@ -45,7 +45,23 @@ class PipelineMetrics:
             registry=r,
             buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
         )
+        self.alerts = Counter("sm_alerts_total", "Alerts emitted", ["status", "severity"], registry=r)
+        self.sink_deliveries = Counter(
+            "sm_alert_sink_deliveries_total", "Alerts delivered, by sink", ["sink"], registry=r
+        )
+        self.sink_failures = Counter(
+            "sm_alert_sink_failures_total", "Alerts a sink finally failed to take", ["sink", "reason"], registry=r
+        )
         self.late_events = Gauge("sm_late_events", "Events beyond the allowed lateness (this worker)", registry=r)
+
+    def alert_emitted(self, alert: Any) -> None:
+        self.alerts.labels(status=alert.status, severity=alert.severity).inc()
+
+    def sink_delivered(self, sink: str) -> None:
+        self.sink_deliveries.labels(sink=sink).inc()
+
+    def sink_failed(self, sink: str, reason: str) -> None:
+        self.sink_failures.labels(sink=sink, reason=reason).inc()
 
     def stage_done(self, stage: str, seconds: float) -> None:
         self.stage_seconds.labels(stage=stage).observe(seconds)

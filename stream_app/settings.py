@@ -6,10 +6,13 @@ Every field can be set as `SM_<NAME>` in the environment or a `.env` file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from stream_app.alerting.detector import DetectorParams
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default"
 
@@ -30,6 +33,7 @@ class Settings(BaseSettings):
     topic_reviews: str = "reviews"
     topic_scored: str = "scored-events"
     topic_dead_letter: str = "dead-letters"
+    topic_alerts: str = "sentiment-alerts"
     topic_partitions: int = Field(4, ge=1)
     topic_replication: int = Field(1, ge=1)
 
@@ -46,6 +50,28 @@ class Settings(BaseSettings):
     allowed_lateness_s: float = Field(300, ge=0, description="Older events (vs the partition's newest) count as late")
     max_dynamic_entities: int = Field(1000, ge=0, description="Bound on tracked non-watch-list entities")
     entity_min_mentions: int = Field(3, ge=1, description="Mentions before a non-watch-list entity is tracked")
+
+    # Alerting (docs/alerting.md); per-entity overrides go under `alerts:` in the watch-list
+    alerts_enabled: bool = True
+    alert_short_window_min: int = Field(5, ge=1, le=60)
+    alert_min_volume: int = Field(20, ge=1, description="Posts in the short window before an alert may fire")
+    alert_min_abs_increase: float = Field(0.05, gt=0, lt=1, description="Window share minus baseline, at least")
+    alert_spike_ratio: float = Field(2.0, gt=1, description="The spike size the CUSUM is tuned for")
+    alert_cusum_threshold: float = Field(8.5, gt=0, description="Evidence (nats) needed to fire")
+    alert_resolve_abs_increase: float = Field(0.03, ge=0, description="Resolve when the share falls to this")
+    alert_cooldown_min: int = Field(30, ge=0)
+    alert_baseline_half_life_min: float = Field(180, gt=0)
+    alert_min_baseline_posts: float = Field(150, ge=0, description="Baseline posts (decayed) before alerting")
+    alert_critical_ratio: float = Field(2.5, gt=1, description="Critical at this x baseline (lower bound 2x)")
+    alert_tick_s: float = Field(5.0, gt=0, description="How often the detector steps through closed minutes")
+    alert_settle_s: float = Field(60.0, ge=0, description="A minute is closed this long after the watermark passes")
+    alert_leader_ttl_s: float = Field(15.0, ge=1, description="Detector leadership lease (one detector per app)")
+    alert_history_min: int = Field(1440, ge=60, description="How far back a new entity's baseline is read")
+    alert_webhook_url: SecretStr | None = Field(None, description="Slack-compatible incoming webhook")
+    alertmanager_url: str | None = Field(None, description="Alertmanager base URL, e.g. http://127.0.0.1:9093")
+    alert_sink_timeout_s: float = Field(5.0, gt=0)
+    alert_sink_attempts: int = Field(4, ge=1)
+    dashboard_url: str | None = Field(None, description="Public dashboard base; default: this worker's /dashboard")
 
     # Model and batching
     model_dir: Path = DEFAULT_MODEL_DIR
@@ -65,7 +91,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
 
-    @field_validator("watchlist", "kafka_ssl_cafile", mode="before")
+    @field_validator("watchlist", "kafka_ssl_cafile", "alert_webhook_url", mode="before")
     @classmethod
     def _empty_path_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -85,6 +111,22 @@ class Settings(BaseSettings):
         if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    def detector_params(self) -> DetectorParams:
+        from stream_app.alerting.detector import DetectorParams
+
+        return DetectorParams(
+            short_window_min=self.alert_short_window_min,
+            min_volume=self.alert_min_volume,
+            min_abs_increase=self.alert_min_abs_increase,
+            spike_ratio=self.alert_spike_ratio,
+            cusum_threshold=self.alert_cusum_threshold,
+            resolve_abs_increase=self.alert_resolve_abs_increase,
+            cooldown_min=self.alert_cooldown_min,
+            baseline_half_life_min=self.alert_baseline_half_life_min,
+            min_baseline_posts=self.alert_min_baseline_posts,
+            critical_ratio=self.alert_critical_ratio,
+        )
 
     def masked(self) -> dict[str, object]:
         """The effective config for start-up logs: secrets print as '**********'."""

@@ -111,6 +111,7 @@ def stack_env(
         "SM_TOPIC_REVIEWS": f"reviews-{suffix}",
         "SM_TOPIC_SCORED": f"scored-{suffix}",
         "SM_TOPIC_DEAD_LETTER": f"dead-{suffix}",
+        "SM_TOPIC_ALERTS": f"alerts-{suffix}",
         "SM_TOPIC_PARTITIONS": "3",
         "SM_REDIS_PREFIX": f"t{time.monotonic_ns()}",
         "SM_WEB_PORT": str(free_port()),

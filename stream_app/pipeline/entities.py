@@ -55,6 +55,12 @@ class WatchList:
         return {e.name for e in self.entities}
 
 
+def entity_words(entity: WatchEntity) -> frozenset[str]:
+    """An entity's own names, split into words: they are left out of "over-represented terms"."""
+    words = {w.strip("$@#").casefold() for text in (entity.name, *entity.aliases) for w in text.split()}
+    return frozenset(w for w in words if w)
+
+
 class EntityExtractor:
     """`extract(text, product=None, brand=None) -> list[str]`, sorted and de-duplicated."""
 

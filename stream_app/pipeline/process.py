@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -18,6 +18,7 @@ from stream_app.engine.types import AsyncClassifier
 from stream_app.errors import InvalidRecord
 from stream_app.pipeline.counts import CountedRecord
 from stream_app.pipeline.entities import EntityExtractor
+from stream_app.pipeline.samples import PostSample
 from stream_app.pipeline.scoring import to_scored
 from stream_app.pipeline.validate import Kind, make_dead_letter, parse_record
 from stream_app.pipeline.windows import EntityAdmission
@@ -51,6 +52,12 @@ class CountsSink(Protocol):
     async def apply(self, records: Sequence[CountedRecord]) -> int: ...
 
     async def applied_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]: ...
+
+
+class SampleSink(Protocol):
+    """Keeps recent posts per entity for alert explanations; best effort."""
+
+    async def add(self, samples: Iterable[tuple[str, PostSample]]) -> None: ...
 
 
 class BatchObserver(Protocol):
@@ -97,6 +104,7 @@ class BatchProcessor:
     observer: BatchObserver = field(default_factory=_NoObserver)
     extractor: EntityExtractor = field(default_factory=EntityExtractor)
     admission: EntityAdmission | None = None
+    samples: SampleSink | None = None
 
     def split(self, batch: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, NormalizedEvent]], list[DeadLetter]]:
         valid: list[tuple[RawRecord, NormalizedEvent]] = []
@@ -178,9 +186,23 @@ class BatchProcessor:
         except Exception:
             self.observer.aggregates_failed()
             raise
+        if self.samples is not None:
+            await self._sample(records, scored)
         now = time.time()
         self.observer.aggregates_written(
             time.monotonic() - write_started, [now - e.created_at.timestamp() for e in events]
         )
         self.observer.batch_done(prepared.size, len(scored), dead, time.monotonic() - prepared.started)
         return scored
+
+    async def _sample(self, records: Sequence[CountedRecord], scored: Sequence[ScoredEvent]) -> None:
+        samples: list[tuple[str, PostSample]] = []
+        for record, event in zip(records, scored, strict=False):  # records: scored first, then dead
+            keys = [k[4:] for k in record.keys if k.startswith("ent:") and "|src:" not in k]
+            sample = PostSample(event.id, record.event_ts, event.label, event.score, event.platform, event.text)
+            samples.extend((entity, sample) for entity in keys)
+        try:
+            assert self.samples is not None
+            await self.samples.add(samples)
+        except Exception:  # samples only explain alerts; losing some must not stall the stream
+            log.warning("could not store post samples", exc_info=True)

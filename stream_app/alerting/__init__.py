@@ -1,0 +1,1 @@
+"""Negative-spike alerting: a pure detector, its explanations, sinks and the live service."""
