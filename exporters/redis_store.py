@@ -2,7 +2,7 @@
 
 Layout (see docs/redis.md):
   {prefix}:agg:{key}:{minute}          hash  field "{topic}:{partition}" -> "neg,neu,pos,score_sum"
-  {prefix}:pstate:{topic}:{partition}  hash  offset, watermark, late: what that partition applied
+  {prefix}:pstate:{topic}:{partition}  hash  offset, watermark, late, updated: what that partition applied
   {prefix}:keys                        zset  aggregate key -> newest minute written
 One batch is one MULTI/EXEC guarded by WATCH on the partition-state keys it advances: if a
 zombie worker wrote the same partition meanwhile, EXEC aborts and the batch is re-read.
@@ -10,6 +10,7 @@ zombie worker wrote the same partition meanwhile, EXEC aborts and the batch is r
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -112,6 +113,7 @@ class RedisAggregateStore:
                                 "offset": state.offset,
                                 "watermark": repr(state.watermark),
                                 "late": state.late,
+                                "updated": repr(time.time()),  # wall clock: tells idle partitions apart
                             },
                         )
                     await tx.execute()
@@ -171,16 +173,17 @@ class RedisAggregateStore:
         members: list[bytes] = await self.client.zrange(f"{self.prefix}:keys", 0, -1)  # type: ignore[assignment]
         return sorted(n for n in (m.decode() for m in members) if n.startswith(prefix))
 
-    async def watermarks(self) -> list[float]:
-        """The newest event time each partition has applied (alerting's event-time clock)."""
+    async def watermarks(self) -> list[tuple[float, float]]:
+        """Per partition: the newest event time applied, and when (wall clock) it last applied a
+        batch. Alerting's event-time clock is built from these."""
         keys = [k async for k in self.client.scan_iter(match=f"{self.prefix}:pstate:*", count=500)]
         if not keys:
             return []
         async with self.client.pipeline(transaction=False) as reads:
             for key in keys:
-                reads.hget(key, "watermark")
-            values = await reads.execute()
-        return [float(v) for v in values if v is not None]
+                reads.hmget(key, ["watermark", "updated"])
+            rows = await reads.execute()
+        return [(float(w), float(u or 0.0)) for w, u in rows if w is not None]
 
     async def late_records(self) -> int:
         total = 0

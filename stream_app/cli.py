@@ -36,12 +36,20 @@ def settings() -> Settings:
 
 
 def setup_logging(level: str, as_json: bool) -> None:
-    fmt = (
-        '{"ts":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s","msg":"%(message)s"}'
-        if as_json
-        else "%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.basicConfig(level=level, format=fmt, stream=sys.stderr, force=True)
+    """Plain lines for people, or one JSON object per line (`SM_LOG_JSON=true`) for log pipelines."""
+    handler = logging.StreamHandler(sys.stderr)
+    if as_json:
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+                rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
 
 
 @app.command()
@@ -211,14 +219,14 @@ def query(
 
 @app.command()
 def demo(
-    minutes: int = 12,
-    per_minute: int = 120,
-    rate: float = 60.0,
+    minutes: int = 40,
+    per_minute: int = 60,
+    rate: float = 400.0,
     duration: Annotated[
         float | None, typer.Option(help="Stop this many seconds after the replay; default: wait for Ctrl-C")
     ] = None,
 ) -> None:
-    """Start local Kafka and Redis, a worker, and replay a synthetic stream with a spike."""
+    """Start local Kafka and Redis and a worker; replay history with a spike, then stream live."""
     run_demo(console, minutes, per_minute, rate, duration)
 
 

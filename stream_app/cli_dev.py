@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -113,12 +114,29 @@ def _print_top(console: Console, base: str) -> None:
         console.print(f"  {row['entity']:<18} volume {row['volume']:>5}  negative share {row['negative_share']:.2f}")
 
 
+def _print_alerts(console: Console, base: str) -> None:
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{base}/alerts", timeout=10) as response:
+            alerts = json.loads(response.read())
+    except OSError:
+        return
+    console.print("[bold]alerts[/bold] (newest first; also on the alerts topic):")
+    for alert in alerts["recent"][:6]:
+        console.print(f"  {alert['status']:<9} {alert['severity']:<8} {alert['summary']}", soft_wrap=True)
+    if not alerts["recent"]:
+        console.print("  none yet")
+
+
 def run_demo(console: Console, minutes: int, per_minute: int, rate: float, duration: float | None) -> None:
-    """Everything the README's main command promises, torn down on Ctrl-C."""
+    """Everything the README's main command promises, torn down on Ctrl-C: a backfill of
+    `minutes` of history with a spike, replayed at `rate`, then a live trickle in real time."""
     from rich.progress import Progress
 
     from stream_app.generate import SpikeScript, generate_stream
-    from stream_app.kafka_admin import create_topics, replay
+    from stream_app.kafka_admin import create_topics, replay_mixed
     from stream_app.settings import load_settings
 
     workdir = Path(tempfile.mkdtemp(prefix="sm-demo-"))
@@ -128,6 +146,7 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
         watchlist = os.environ.get("SM_WATCHLIST", str(REPO / "deploy" / "watchlist" / "demo.yaml"))
         env = {
             "SM_WATCHLIST": watchlist,
+            "SM_ALERT_TICK_S": "1",
             **os.environ,
             "SM_KAFKA_BOOTSTRAP": kafka.bootstrap,
             "SM_REDIS_URL": redis.url,
@@ -141,39 +160,36 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
         worker = subprocess.Popen(
             [sys.executable, "-m", "stream_app.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
+        topic_of = {"post": settings.topic_posts, "review": settings.topic_reviews}
         try:
-            records = list(generate_stream(minutes, per_minute, spike=SpikeScript(start_minute=minutes // 2)))
-            console.print(f"worker pid {worker.pid}, log {workdir / 'worker.log'}")
+            spike = SpikeScript(start_minute=minutes - 10, minutes=5)
+            records = [(topic_of[k], r) for k, r in generate_stream(minutes, per_minute, spike=spike)]
             base = f"http://127.0.0.1:{web_port}"
+            console.print(f"worker pid {worker.pid}, log {workdir / 'worker.log'}")
+            console.print(f"[bold green]live dashboard: {base}/dashboard[/bold green]", soft_wrap=True)
             console.print(
-                f"[bold]dashboard API[/bold]: {base}/entities  {base}/top?by=negative_share&window=5m", soft_wrap=True
+                f"  API: {base}/overview  {base}/alerts  {base}/top?by=negative_share&window=5m", soft_wrap=True
             )
             console.print(f"  {base}/entities/Veltro%20Motors?window=5m   metrics: {base}/metrics", soft_wrap=True)
             console.print(
-                f"query: SM_REDIS_URL={redis.url} sentiment-monitor query 'Veltro Motors' --window 5m", soft_wrap=True
-            )
-            console.print(
-                f"       SM_REDIS_URL={redis.url} sentiment-monitor counts --minutes {minutes + 5}", soft_wrap=True
-            )
-            console.print(
-                f"Redis keys: redis-cli -p {redis.port} --scan --pattern 'sm:*'  (layout: docs/redis.md)",
+                f"  alerts topic: {settings.topic_alerts}; Redis: redis-cli -p {redis.port} --scan --pattern 'sm:*'",
                 soft_wrap=True,
             )
             with Progress(console=console) as progress:
-                task = progress.add_task("replaying the feed", total=len(records))
-                for kind, topic in (("post", settings.topic_posts), ("review", settings.topic_reviews)):
-                    replay(
-                        settings,
-                        [r for k, r in records if k == kind],
-                        topic,
-                        rate,
-                        progress=lambda n: progress.advance(task, n),
-                    )
-            console.print("[green]replay done[/green]; the worker keeps running. Ctrl-C to stop.")
+                task = progress.add_task(f"replaying {minutes} min of history", total=len(records))
+                replay_mixed(settings, records, rate, progress=lambda n: progress.advance(task, n))
+            console.print("[green]history replayed[/green]; now streaming live posts. Ctrl-C to stop.")
             _print_top(console, base)
+            _print_alerts(console, base)
             deadline = None if duration is None else time.monotonic() + duration
+            seed = 1000
             while worker.poll() is None and (deadline is None or time.monotonic() < deadline):
-                time.sleep(0.5)
+                seed += 1  # one minute of fresh posts, stamped with the coming minute, sent in real time
+                live = generate_stream(1, per_minute, seed=seed, start=datetime.now(UTC), spike=None)
+                window = 60.0 if deadline is None else max(1.0, min(60.0, deadline - time.monotonic()))
+                replay_mixed(
+                    settings, [(topic_of[k], r) for k, r in live][: int(per_minute * window / 60)], per_minute / 60
+                )
             if worker.poll() is not None:
                 console.print(f"[red]worker exited with {worker.returncode}[/red]; see {workdir / 'worker.log'}")
         except KeyboardInterrupt:

@@ -10,7 +10,8 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import faust
@@ -121,6 +122,7 @@ class Wiring:
     alerts: AlertService | None = None
     alert_state: RedisAlertState | None = None
     fanout: Fanout | None = None
+    watchlist: list[str] = field(default_factory=list)
 
 
 def alerting(
@@ -145,7 +147,7 @@ def alerting(
         overrides={e.name: params.with_overrides(e.overrides) for e in watch.entities if e.overrides},
         watchlist=frozenset(watch.names()),
         entity_words={e.name: entity_words(e) for e in watch.entities},
-        allowed_lateness_s=settings.allowed_lateness_s,
+        idle_s=settings.alert_idle_s,
         settle_s=settings.alert_settle_s,
         history_min=settings.alert_history_min,
         dashboard_url=settings.dashboard_url or f"http://{settings.web_host}:{settings.web_port}/dashboard",
@@ -188,11 +190,10 @@ def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics)
         if settings.alerts_enabled
         else None,
     )
-    wiring = Wiring(
-        processor=processor, start=runner.start, store=store, refresh_metrics=lambda: collector.refresh(store)
-    )
+    wiring = Wiring(processor=processor, start=runner.start, store=store, watchlist=sorted(watch.names()))
     if settings.alerts_enabled:
         wiring.alerts, wiring.alert_state, wiring.fanout = alerting(settings, store, watch, topics.alerts, metrics)
+    wiring.refresh_metrics = lambda: collector.refresh(store, wiring.alert_state)
     return wiring
 
 
@@ -227,12 +228,14 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     alerts_topic = app.topic(settings.topic_alerts, value_serializer="raw", key_serializer="raw")
     wiring = wiring_factory(settings, Topics(scored_topic, dead_topic, alerts_topic), metrics)
     ready = asyncio.Event()
+    done: dict[tuple[str, int], int] = {}  # (topic, partition) -> last offset fully processed
 
     @app.task  # type: ignore[untyped-decorator]
     async def _start_inference() -> None:
         await wiring.start()
         ready.set()
-        log.info("worker ready: %s", settings.masked())
+        config = settings.masked()
+        log.info("worker ready; effective config: %s", config, extra={"config": config})
 
     @app.timer(settings.alert_tick_s)  # type: ignore[untyped-decorator]
     async def _detect() -> None:
@@ -276,9 +279,27 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         await wiring.processor.commit(prepared)
         for event in events:
             await stream.ack(event)
+            done[(event.message.topic, event.message.partition)] = event.message.offset
+
+    async def _update_lag() -> None:
+        """Lag = the partition's end offset minus the next offset this worker would process."""
+        assigned = sorted(app.consumer.assignment())
+        ends = await app.consumer.highwaters(*assigned) if assigned else {}
+        metrics.consumer_lag.clear()
+        for tp in assigned:
+            next_offset = done[(tp.topic, tp.partition)] + 1 if (tp.topic, tp.partition) in done else None
+            if next_offset is None:
+                next_offset = await app.consumer.position(tp)
+            if ends.get(tp) is not None and next_offset is not None:
+                lag = max(0, ends[tp] - next_offset)
+                metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
 
     @app.page("/metrics")
     async def _metrics(web: Any, request: Any) -> Any:
+        try:
+            await _update_lag()
+        except Exception:  # lag is best effort during a rebalance
+            log.debug("could not compute consumer lag", exc_info=True)
         if wiring.refresh_metrics is not None:
             try:
                 await wiring.refresh_metrics()
@@ -313,6 +334,18 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         recent = [a.model_dump(mode="json") for a in await wiring.alert_state.recent()]
         return web.json({"active": active, "recent": recent})
 
+    @app.page("/overview")
+    async def _overview(web: Any, request: Any) -> Any:
+        return _json(web, await http_api.get_overview(wiring.store, wiring.watchlist, request.query))
+
+    @app.page("/dashboard")
+    async def _dashboard(web: Any, request: Any) -> Any:
+        return _static("dashboard.html")
+
+    @app.page("/dashboard/{asset}")
+    async def _dashboard_asset(web: Any, request: Any, asset: str) -> Any:
+        return _static(asset)
+
     @app.page("/healthz")
     async def _healthz(web: Any, request: Any) -> Any:
         return web.json({"status": "ok"})
@@ -325,8 +358,26 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     return app
 
 
+WEB_DIR = Path(__file__).parent / "web"
+STATIC = {  # the live page's files: a fixed list, so no path from a request ever reaches the disk
+    "dashboard.html": (WEB_DIR / "dashboard.html", "text/html"),
+    "dashboard.js": (WEB_DIR / "dashboard.js", "application/javascript"),
+    "dashboard.css": (WEB_DIR / "dashboard.css", "text/css"),
+    "uPlot.iife.min.js": (WEB_DIR / "vendor" / "uPlot.iife.min.js", "application/javascript"),
+    "uPlot.min.css": (WEB_DIR / "vendor" / "uPlot.min.css", "text/css"),
+}
+
+
+def _static(name: str) -> aioweb.Response:
+    if name not in STATIC:
+        return aioweb.Response(status=404, text="not found")
+    path, content_type = STATIC[name]
+    return aioweb.Response(body=path.read_bytes(), content_type=content_type, charset="utf-8")
+
+
 def run_worker(settings: Settings) -> None:
     """Blocks until the worker is stopped (SIGINT/SIGTERM)."""
     app = build_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    # The CLI configured logging (plain or JSON); Faust must not replace it.
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
     worker.execute_from_commandline()

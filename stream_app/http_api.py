@@ -6,7 +6,8 @@ parameter is a 400 with a message, never a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from exporters.queries import entity_series, entity_window, list_entities, top_entities
@@ -49,6 +50,25 @@ async def get_series(store: AggregateStore, name: str, params: Mapping[str, str]
         except ValueError:
             return _error("since must be epoch seconds")
         return 200, await entity_series(store, name, params.get("window", "1m"), since, params.get("source") or None)
+    except ValueError as exc:
+        return _error(str(exc))
+
+
+async def get_overview(store: AggregateStore, names: Sequence[str], params: Mapping[str, str]) -> Response:
+    """Everything the live page draws in one call: per entity, the window's figures and a
+    per-minute series. Entities: the watch-list, else the busiest ones."""
+    try:
+        window = params.get("window", "5m")
+        minutes = _int(params, "minutes", 60, 5, 24 * 60)
+        if not names:
+            names = [row["entity"] for row in await top_entities(store, "volume", window, 8)]
+        now = time.time()
+        rows = []
+        for name in names:
+            figures = await entity_window(store, name, window, now=now)
+            series = await entity_series(store, name, "1m", now - 60 * minutes, now=now)
+            rows.append({**figures, "series": series["points"]})
+        return 200, {"window": window, "minutes": minutes, "now": now, "entities": rows}
     except ValueError as exc:
         return _error(str(exc))
 

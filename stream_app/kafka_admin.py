@@ -85,14 +85,25 @@ def replay(
     rate: float | None = None,
     progress: Any = None,
 ) -> int:
-    """Produce records at `rate` per second (None: as fast as possible); returns the count."""
+    """Produce records to one topic at `rate` per second (None: as fast as possible)."""
+    return replay_mixed(settings, ((topic, r) for r in records), rate, progress)
+
+
+def replay_mixed(
+    settings: Settings,
+    items: Iterable[tuple[str, dict[str, Any] | bytes]],
+    rate: float | None = None,
+    progress: Any = None,
+) -> int:
+    """Produce (topic, record) pairs in the order given, e.g. posts and reviews interleaved in
+    event-time order; returns the count."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(**client_options(settings), linger_ms=5, acks="all")
     sent = 0
     started = time.monotonic()
     try:
-        for record in records:
+        for topic, record in items:
             value = record if isinstance(record, bytes) else orjson.dumps(record)
             key = None if isinstance(record, bytes) else str(record.get("id", "")).encode() or None
             producer.send(topic, key=key, value=value)

@@ -52,6 +52,9 @@ class PipelineMetrics:
         self.sink_failures = Counter(
             "sm_alert_sink_failures_total", "Alerts a sink finally failed to take", ["sink", "reason"], registry=r
         )
+        self.consumer_lag = Gauge(
+            "sm_consumer_lag", "Records behind the partition's end offset", ["topic", "partition"], registry=r
+        )
         self.late_events = Gauge("sm_late_events", "Events beyond the allowed lateness (this worker)", registry=r)
 
     def alert_emitted(self, alert: Any) -> None:

@@ -2,12 +2,14 @@
 
 A custom collector (prometheus client's one-method `collect` seam): the `/metrics` handler
 awaits `refresh()` first, which reads the current windows for the watch-list entities only,
-so label cardinality is bounded by the watch-list times the windows.
+so label cardinality is bounded by the watch-list times the windows. `sm_alert_active` has
+one series per firing alert, which the alert cooldown and the entity bound keep small.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -18,13 +20,21 @@ from exporters.redis_store import AggregateStore
 DEFAULT_WINDOWS: tuple[str, ...] = ("1m", "5m", "1h")
 
 
+class ActiveAlerts(Protocol):
+    async def active(self) -> Sequence[Any]: ...
+
+
 class WatchListCollector(Collector):
     def __init__(self, entities: Iterable[str], windows: Sequence[str] = DEFAULT_WINDOWS) -> None:
         self.entities = sorted(entities)
         self.windows = tuple(windows)
         self._snapshot: dict[tuple[str, str], dict[str, float]] = {}
+        self._alerts: list[tuple[str, str]] = []
 
-    async def refresh(self, store: AggregateStore) -> None:
+    async def refresh(self, store: AggregateStore, alerts: ActiveAlerts | None = None) -> None:
+        """Reads the current windows (and the firing alerts, for dashboard annotations)."""
+        if alerts is not None:
+            self._alerts = sorted((a.entity, a.severity) for a in await alerts.active())
         snapshot = {}
         for entity in self.entities:
             for window in self.windows:
@@ -44,3 +54,9 @@ class WatchListCollector(Collector):
             volume.add_metric([entity, window], values["volume"])
         yield share
         yield volume
+        active = GaugeMetricFamily(
+            "sm_alert_active", "1 while a negative-spike alert fires for the entity", labels=["entity", "severity"]
+        )
+        for entity, severity in self._alerts:
+            active.add_metric([entity, severity], 1.0)
+        yield active

@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     alert_critical_ratio: float = Field(2.5, gt=1, description="Critical at this x baseline (lower bound 2x)")
     alert_tick_s: float = Field(5.0, gt=0, description="How often the detector steps through closed minutes")
     alert_settle_s: float = Field(60.0, ge=0, description="A minute is closed this long after the watermark passes")
+    alert_idle_s: float = Field(60.0, gt=0, description="A partition with no writes this long is idle")
     alert_leader_ttl_s: float = Field(15.0, ge=1, description="Detector leadership lease (one detector per app)")
     alert_history_min: int = Field(1440, ge=60, description="How far back a new entity's baseline is read")
     alert_webhook_url: SecretStr | None = Field(None, description="Slack-compatible incoming webhook")

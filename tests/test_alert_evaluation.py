@@ -33,6 +33,7 @@ def test_matching_follows_the_issue_rules() -> None:
     assert report.median_delay_s == 300 and report.median_delay_windows == 1.0
     assert report.false_alerts_per_entity_per_day == 0.5
     assert report.precision == 0.4
+    assert [(f.entity, f.at) for f in false] == [("A", 2400), ("B", 900), ("C", 1200)]
 
 
 def test_scenarios_then_evaluate_writes_the_documented_json(tmp_path: Path) -> None:

@@ -1,9 +1,9 @@
 """The live detector: steps every entity through closed event-time minutes read from Redis.
 
 One detector runs per app, wherever the Redis leadership lease is; any worker can take over
-and continues from the state the last one saved. A minute is *closed* once the partitions'
-event-time watermark (ignoring partitions idle for longer than the allowed lateness) is
-`settle_s` past its end, so the detector sees the same counts a batch recomputation would.
+and continues from the state the last one saved. A minute is *closed* once every busy
+partition's event-time watermark is `settle_s` past its end (see `closed_minute`), so the
+detector sees the same counts a batch recomputation would.
 Per tick: re-publish anything left in the outbox, step, save states and new alerts in one
 fenced transaction, publish to the alerts topic, hand copies to the sinks, and clear the outbox.
 """
@@ -30,7 +30,7 @@ class CountsSource(Protocol):
 
     async def keys(self, prefix: str = "") -> list[str]: ...
 
-    async def watermarks(self) -> list[float]: ...
+    async def watermarks(self) -> list[tuple[float, float]]: ...
 
 
 class StateStore(Protocol):
@@ -70,14 +70,18 @@ class _Quiet:
         return None
 
 
-def closed_minute(watermarks: Sequence[float], allowed_lateness_s: float, settle_s: float) -> int | None:
-    """The newest minute (start, epoch s) every active partition has moved past by `settle_s`."""
-    if not watermarks:
+def closed_minute(partitions: Sequence[tuple[float, float]], now: float, idle_s: float, settle_s: float) -> int | None:
+    """The newest minute (start, epoch s) that every busy partition has moved past by `settle_s`.
+
+    `partitions` holds (event-time watermark, wall-clock time of the last write). A partition
+    with no write for `idle_s` is idle and does not hold the clock back; one that is busy but
+    behind in event time (a topic replayed later than another) does."""
+    busy = [watermark for watermark, updated in partitions if now - updated <= idle_s]
+    if not busy:
+        busy = [max(watermark for watermark, _ in partitions)] if partitions else []
+    if not busy:
         return None
-    newest = max(watermarks)
-    active = [w for w in watermarks if w >= newest - allowed_lateness_s]
-    cut = min(active) - settle_s
-    return int(cut // MINUTE) * MINUTE - MINUTE
+    return int((min(busy) - settle_s) // MINUTE) * MINUTE - MINUTE
 
 
 @dataclass
@@ -91,7 +95,7 @@ class AlertService:
     overrides: Mapping[str, DetectorParams] = field(default_factory=dict)
     watchlist: frozenset[str] = frozenset()
     entity_words: Mapping[str, frozenset[str]] = field(default_factory=dict)
-    allowed_lateness_s: float = 300.0
+    idle_s: float = 60.0
     settle_s: float = 60.0
     history_min: int = 1440
     dashboard_url: str | None = None
@@ -112,7 +116,7 @@ class AlertService:
             return []
         await self._flush_outbox()
         await self._resend_active()
-        closed = closed_minute(await self.counts.watermarks(), self.allowed_lateness_s, self.settle_s)
+        closed = closed_minute(await self.counts.watermarks(), time.time(), self.idle_s, self.settle_s)
         if closed is None:
             return []
         entities = await self.entities()

@@ -1,0 +1,98 @@
+"""Debian's Prometheus server and promtool, run from tests on loopback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from stream_app.infra.kafka_local import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+RULES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
+DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "sentiment-monitor.json"
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    assert path, f"{name} is not installed (scripts/setup installs Debian's prometheus package)"
+    return path
+
+
+def dashboard_queries(rate_interval: str = "1m") -> list[tuple[str, str]]:
+    """(title, PromQL) for every panel target and annotation, with Grafana's variables filled in."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    found = [
+        (f"{panel['title']} [{target['refId']}]", target["expr"])
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+    found += [(f"annotation {a['name']}", a["expr"]) for a in dashboard["annotations"]["list"] if "expr" in a]
+    return [(title, expr.replace("$__rate_interval", rate_interval).replace("$entity", ".*")) for title, expr in found]
+
+
+class LocalPrometheus:
+    def __init__(self, workdir: Path, targets: list[str], interval: str = "1s") -> None:
+        self.workdir = workdir
+        self.targets = targets
+        self.interval = interval
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LocalPrometheus:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for rule in RULES:
+            shutil.copy(rule, self.workdir / rule.name)
+        config = self.workdir / "prometheus.yml"
+        config.write_text(
+            json.dumps(
+                {
+                    "global": {"scrape_interval": self.interval, "evaluation_interval": self.interval},
+                    "rule_files": [r.name for r in RULES],
+                    "scrape_configs": [
+                        {"job_name": "sentiment-monitor", "static_configs": [{"targets": self.targets}]}
+                    ],
+                }
+            )
+        )
+        self.process = subprocess.Popen(
+            [
+                tool("prometheus"),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=(self.workdir / "prometheus.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        raise TimeoutError((self.workdir / "prometheus.log").read_text())
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(20)
+
+    def query_range(self, expr: str, seconds: float, step: str = "1s") -> list[dict[str, Any]]:
+        end = time.time()
+        params = urllib.parse.urlencode({"query": expr, "start": end - seconds, "end": end, "step": step})
+        with urllib.request.urlopen(f"{self.url}/api/v1/query_range?{params}", timeout=10) as response:
+            body = json.loads(response.read())
+        assert body["status"] == "success", body
+        return list(body["data"]["result"])

@@ -1,0 +1,170 @@
+"""The live detector service with in-memory fakes behind its protocols: clock, outbox, leadership."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from schemas.models import Alert
+from stream_app.alerting.detector import DetectorParams
+from stream_app.alerting.service import AlertService, closed_minute
+from stream_app.pipeline.counts import Counts
+from stream_app.pipeline.samples import PostSample
+
+T0 = 1_764_547_200
+
+
+def test_closed_minute_waits_for_busy_partitions_only() -> None:
+    now = 10_000.0
+    busy_ahead, busy_behind, idle = (T0 + 600.0, now), (T0 + 300.0, now - 5), (T0 + 30.0, now - 600)
+    assert closed_minute([busy_ahead, busy_behind, idle], now, idle_s=60, settle_s=0) == T0 + 240
+    assert closed_minute([busy_ahead, idle], now, idle_s=60, settle_s=60) == T0 + 480
+    assert closed_minute([idle, (T0 + 125.0, now - 900)], now, idle_s=60, settle_s=0) == T0 + 60  # all idle: newest
+    assert closed_minute([], now, 60, 0) is None
+
+
+class FakeCounts:
+    def __init__(self) -> None:
+        self.minutes: dict[str, dict[int, Counts]] = {}
+        self.clock: list[tuple[float, float]] = []
+
+    def feed(self, key: str, minute: int, negatives: int, volume: int) -> None:
+        self.minutes.setdefault(key, {})[minute] = Counts(negatives, volume - negatives, 0, 0.0)
+        self.clock = [(minute + 60.0 + 1, time.time())]
+
+    async def range_counts(self, key: str, first_minute: int, last_minute: int) -> dict[int, Counts]:
+        return {m: c for m, c in self.minutes.get(key, {}).items() if first_minute <= m <= last_minute}
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self.minutes if k.startswith(prefix))
+
+    async def watermarks(self) -> list[tuple[float, float]]:
+        return self.clock
+
+
+class FakeState:
+    def __init__(self) -> None:
+        self.leader = True
+        self.states: dict[str, dict[str, Any]] = {}
+        self.box: dict[str, Alert] = {}
+        self.active_alerts: dict[str, Alert] = {}
+
+    async def lead(self) -> bool:
+        return self.leader
+
+    async def load(self, entities: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {e: self.states[e] for e in entities if e in self.states}
+
+    async def save(self, states: Mapping[str, dict[str, Any]], alerts: Sequence[Alert]) -> bool:
+        if not self.leader:
+            return False
+        self.states.update(states)
+        for alert in alerts:
+            self.box[f"{alert.alert_id}:{alert.status}"] = alert
+        return True
+
+    async def outbox(self) -> list[Alert]:
+        return sorted(self.box.values(), key=lambda a: a.evaluated_at)
+
+    async def published(self, alert: Alert) -> None:
+        del self.box[f"{alert.alert_id}:{alert.status}"]
+
+    async def active(self) -> list[Alert]:
+        return list(self.active_alerts.values())
+
+
+class FakePosts:
+    async def recent(self, entity: str, until: float) -> list[PostSample]:
+        return [PostSample("p1", until - 30, "negative", -0.9, "x", "the app lost my money")]
+
+
+class FakePublisher:
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.sent: list[Alert] = []
+
+    async def publish(self, alert: Alert) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("broker down")
+        self.sent.append(alert)
+
+
+class FakeSinks:
+    def __init__(self) -> None:
+        self.submitted: list[tuple[str, str | None]] = []
+
+    def submit(self, alert: Alert, only: str | None = None) -> None:
+        self.submitted.append((alert.status, only))
+
+
+def make(
+    publisher: FakePublisher | None = None,
+) -> tuple[AlertService, FakeCounts, FakeState, FakePublisher, FakeSinks]:
+    counts, state, pub, sinks = FakeCounts(), FakeState(), publisher or FakePublisher(), FakeSinks()
+    service = AlertService(
+        counts=counts,
+        state=state,
+        posts=FakePosts(),
+        publisher=pub,
+        sinks=sinks,
+        params=DetectorParams(),
+        watchlist=frozenset({"Quanta Bank"}),
+        settle_s=0,
+        history_min=60,
+    )
+    return service, counts, state, pub, sinks
+
+
+async def feed_and_tick(
+    service: AlertService, counts: FakeCounts, minutes: Sequence[tuple[int, int]], start: int
+) -> list[Alert]:
+    out = []
+    for i, (k, n) in enumerate(minutes):
+        counts.feed("ent:Quanta Bank", T0 + 60 * (start + i), k, n)
+        counts.feed("ent:Quanta Bank|src:x", T0 + 60 * (start + i), k, n)
+        out += await service.tick()
+    return out
+
+
+async def test_one_firing_and_one_resolution_with_explanations() -> None:
+    service, counts, state, pub, sinks = make()
+    alerts = await feed_and_tick(service, counts, [(2, 10)] * 60 + [(6, 10)] * 10 + [(2, 10)] * 20, 0)
+    assert [a.status for a in alerts] == ["firing", "resolved"]
+    firing = alerts[0]
+    assert firing.entity == "Quanta Bank" and firing.sources[0].source == "x"
+    assert firing.top_negative_posts[0].snippet == "the app lost my money"
+    assert [a.status for a in pub.sent] == ["firing", "resolved"] and not state.box
+    assert sinks.submitted == [("firing", None), ("resolved", None)]
+    assert state.states["Quanta Bank"]["last_minute"] == T0 + 60 * 89
+    assert await service.tick() == []  # nothing new closed: nothing re-sent
+
+
+async def test_a_failed_publish_stays_in_the_outbox_and_goes_out_once_later() -> None:
+    service, counts, state, pub, _ = make(FakePublisher(failures=1))
+    errors = 0
+    for i, (k, n) in enumerate([(2, 10)] * 60 + [(6, 10)] * 10):
+        counts.feed("ent:Quanta Bank", T0 + 60 * i, k, n)
+        try:  # as the worker's timer does: log, and try again next tick
+            await service.tick()
+        except ConnectionError:
+            errors += 1
+            assert [a.status for a in state.box.values()] == ["firing"] and pub.sent == []
+    assert errors == 1
+    assert [a.status for a in pub.sent] == ["firing"] and not state.box
+
+
+async def test_a_follower_does_nothing() -> None:
+    service, counts, state, pub, _ = make()
+    state.leader = False
+    assert await feed_and_tick(service, counts, [(2, 10)] * 60 + [(8, 10)] * 10, 0) == []
+    assert state.states == {} and pub.sent == []
+
+
+async def test_unreadable_state_starts_fresh() -> None:
+    service, counts, state, _, _ = make()
+    state.states["Quanta Bank"] = {"prev_neg": 3}  # written by some older version
+    counts.feed("ent:Quanta Bank", T0, 1, 5)
+    await service.tick()
+    assert state.states["Quanta Bank"]["last_minute"] == T0  # stepped from scratch up to the closed minute
