@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # Alerting (docs/alerting.md); per-entity overrides go under `alerts:` in the watch-list
     alerts_enabled: bool = True
     alert_short_window_min: int = Field(5, ge=1, le=60)
-    alert_min_volume: int = Field(20, ge=1, description="Posts in the short window before an alert may fire")
+    alert_min_volume: int = Field(25, ge=1, description="Posts in the short window before an alert may fire")
     alert_min_abs_increase: float = Field(0.05, gt=0, lt=1, description="Window share minus baseline, at least")
     alert_spike_ratio: float = Field(2.0, gt=1, description="The spike size the CUSUM is tuned for")
     alert_cusum_threshold: float = Field(8.5, gt=0, description="Evidence (nats) needed to fire")

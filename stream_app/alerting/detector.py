@@ -42,7 +42,7 @@ class DetectorParams:
     """Tunables; defaults were chosen with `alerts evaluate` on the generated suite (docs/alerting.md)."""
 
     short_window_min: int = 5
-    min_volume: int = 20
+    min_volume: int = 25
     min_abs_increase: float = 0.05
     spike_ratio: float = 2.0
     cusum_threshold: float = 8.5
