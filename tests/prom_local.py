@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_app.infra.kafka_local import free_port
+from tests.receivers import start_until_ready
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
@@ -64,25 +65,14 @@ class LocalPrometheus:
                 }
             )
         )
-        self.process = subprocess.Popen(
-            [
-                tool("prometheus"),
-                f"--config.file={config}",
-                f"--storage.tsdb.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-            ],
-            stdout=(self.workdir / "prometheus.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.3)
-        raise TimeoutError((self.workdir / "prometheus.log").read_text())
+        command = [
+            tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+        ]
+        self.process = start_until_ready(command, self.workdir / "prometheus.log", f"{self.url}/-/ready", 60)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None:

@@ -58,6 +58,21 @@ class Receiver:
             return list(self.bodies.get(path, []))
 
 
+def start_until_ready(command: list[str], log: Path, ready_url: str, timeout: float) -> subprocess.Popen[bytes]:
+    """Start a server and poll its readiness URL; on timeout, fail with its log."""
+    process = subprocess.Popen(command, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(ready_url, timeout=2) as response:
+                if response.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise TimeoutError(log.read_text())
+
+
 def alertmanager_binary() -> str | None:
     return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
 
@@ -94,26 +109,15 @@ class LocalAlertmanager:
             f"      - url: {self.webhook_url}\n"
             "        send_resolved: true\n"
         )
-        self.process = subprocess.Popen(
-            [
-                self.binary,
-                f"--config.file={config}",
-                f"--storage.path={self.workdir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--cluster.listen-address=",
-            ],
-            stdout=(self.workdir / "alertmanager.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        raise TimeoutError((self.workdir / "alertmanager.log").read_text())
+        command = [
+            self.binary,
+            f"--config.file={config}",
+            f"--storage.path={self.workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",
+        ]
+        self.process = start_until_ready(command, self.workdir / "alertmanager.log", f"{self.url}/-/ready", 30)
+        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.process is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
@@ -49,6 +49,16 @@ def drain(bootstrap: str, topic: str, expected: int, timeout: float = 180.0, set
     finally:
         consumer.close()
     return out
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, log: Callable[[], str] = lambda: "") -> None:
+    """Poll `predicate` until true; on timeout fail, saying what was awaited (and a log tail)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}\n{log()}")
 
 
 def redis_counts(settings: Settings, sources: Iterable[str], minutes: Iterable[int]) -> dict[tuple[str, int], Counts]:
@@ -100,4 +110,4 @@ def assert_counts_equal(actual: dict[tuple[str, int], Counts], expected: dict[tu
         assert abs(got.score_sum - want.score_sum) <= 5e-3 * max(1, want.volume), (key, got, want)
 
 
-__all__ = ["assert_counts_equal", "drain", "minute_of", "oracle_from_scored", "produce", "redis_counts"]
+__all__ = ["assert_counts_equal", "drain", "minute_of", "oracle_from_scored", "produce", "redis_counts", "wait_for"]

@@ -14,7 +14,7 @@ from stream_app.generate import SpikeScript, generate_stream
 from stream_app.kafka_admin import create_topics
 from tests.conftest import settings_from
 from tests.receivers import LocalAlertmanager, Receiver
-from tests.streamkit import drain, produce
+from tests.streamkit import drain, produce, wait_for
 
 pytestmark = pytest.mark.integration
 WATCHLIST = Path(__file__).resolve().parents[1] / "deploy" / "watchlist" / "demo.yaml"
@@ -26,15 +26,6 @@ def feed(settings, records) -> None:  # type: ignore[no-untyped-def]
     reviews = [orjson.dumps(r) for k, r in records if k == "review"]
     produce(settings.kafka_bootstrap, settings.topic_posts, posts)
     produce(settings.kafka_bootstrap, settings.topic_reviews, reviews)
-
-
-def wait_for(predicate, timeout: float, what: str, log=lambda: "") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}\n{log()}")
 
 
 def test_spike_fires_once_and_resolves_once_through_a_crash(stack_env, worker_factory, tmp_path):

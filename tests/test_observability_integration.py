@@ -18,20 +18,11 @@ from stream_app.infra.kafka_local import free_port
 from stream_app.kafka_admin import create_topics
 from tests.conftest import REPO, settings_from
 from tests.prom_local import LocalPrometheus, dashboard_queries
-from tests.streamkit import drain, produce
+from tests.streamkit import drain, produce, wait_for
 
 pytestmark = pytest.mark.integration
 WATCHLIST = REPO / "deploy" / "watchlist" / "demo.yaml"
 ARTIFACTS = REPO / "test-artifacts"
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_factory, tmp_path):
