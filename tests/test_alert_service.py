@@ -168,3 +168,10 @@ async def test_unreadable_state_starts_fresh() -> None:
     counts.feed("ent:Quanta Bank", T0, 1, 5)
     await service.tick()
     assert state.states["Quanta Bank"]["last_minute"] == T0  # stepped from scratch up to the closed minute
+
+
+async def test_watch_list_overrides_apply_per_entity() -> None:
+    service, counts, _, pub, _ = make()
+    service.overrides = {"Quanta Bank": DetectorParams().with_overrides({"min_volume": 100})}
+    await feed_and_tick(service, counts, [(2, 10)] * 60 + [(8, 10)] * 10, 0)
+    assert pub.sent == []  # 50 posts per window never reach this entity's minimum of 100

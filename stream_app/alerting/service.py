@@ -10,6 +10,7 @@ fenced transaction, publish to the alerts topic, hand copies to the sinks, and c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,7 @@ from stream_app.pipeline.counts import Counts
 
 log = logging.getLogger(__name__)
 READ_CHUNK_MIN = 1440
+DYNAMIC_HISTORY_MIN = 120
 
 
 class CountsSource(Protocol):
@@ -130,6 +132,7 @@ class AlertService:
             for transition in await self._advance(entity, state, closed):
                 alerts.append(await self._explain(transition))
             states[entity] = state.to_json()
+            await asyncio.sleep(0)  # the stream shares this event loop: let it run between entities
         if not states:
             return []
         if not await self.state.save(states, alerts):
