@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     alert_min_volume: int = Field(25, ge=1, description="Posts in the short window before an alert may fire")
     alert_min_abs_increase: float = Field(0.05, gt=0, lt=1, description="Window share minus baseline, at least")
     alert_spike_ratio: float = Field(2.0, gt=1, description="The spike size the CUSUM is tuned for")
-    alert_cusum_threshold: float = Field(8.5, gt=0, description="Evidence (nats) needed to fire")
+    alert_cusum_threshold: float = Field(7.0, gt=0, description="Evidence (nats) needed to fire")
+    alert_confirm_min: int = Field(3, ge=1, description="Minutes in a row the evidence must stay above it")
     alert_resolve_abs_increase: float = Field(0.03, ge=0, description="Resolve when the share falls to this")
     alert_cooldown_min: int = Field(30, ge=0)
     alert_baseline_half_life_min: float = Field(180, gt=0)
@@ -122,6 +123,7 @@ class Settings(BaseSettings):
             min_abs_increase=self.alert_min_abs_increase,
             spike_ratio=self.alert_spike_ratio,
             cusum_threshold=self.alert_cusum_threshold,
+            confirm_minutes=self.alert_confirm_min,
             resolve_abs_increase=self.alert_resolve_abs_increase,
             cooldown_min=self.alert_cooldown_min,
             baseline_half_life_min=self.alert_baseline_half_life_min,

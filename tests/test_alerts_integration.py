@@ -71,7 +71,8 @@ def test_spike_fires_once_and_resolves_once_through_a_crash(stack_env, worker_fa
         assert alert["entity"] == "Veltro Motors" and resolved[0]["alert_id"] == alert["alert_id"]
         spike_start = records[0][1]["created_at"]
         assert alert["current"]["negative_share"] >= 2 * alert["baseline"]["negative_share"]
-        assert alert["current"]["volume"] >= 20 and alert["statistic"]["cusum_llr"] >= 8.5
+        assert alert["current"]["volume"] >= 25
+        assert alert["statistic"]["cusum_llr"] >= alert["statistic"]["threshold"] == 7.0
         assert alert["top_negative_posts"] and all("snippet" in p for p in alert["top_negative_posts"])
         assert alert["sources"] and alert["dashboard_url"].endswith("#entity=Veltro%20Motors")
         assert spike_start < alert["starts_at"] <= alert["evaluated_at"]

@@ -57,6 +57,17 @@ def test_min_volume_guard() -> None:
     assert state.cusum > detector.params.cusum_threshold  # the evidence is there; the guard held
 
 
+def test_evidence_must_persist_for_confirm_minutes() -> None:
+    """A one-minute burst pushes the CUSUM over the line and falls back: noise, not a spike."""
+    burst = [(2, 10)] * 3 + [(12, 14)] + [(0, 10)] * 20  # CUSUM 7.7 for one minute, then falling
+    strict = SpikeDetector(DetectorParams(confirm_minutes=3, min_volume=20))
+    state = warm(strict)
+    assert run(strict, state, 90, burst) == []
+    eager = SpikeDetector(DetectorParams(confirm_minutes=1, min_volume=20))
+    state = warm(eager)
+    assert [t.status for _, t in run(eager, state, 90, burst)][:1] == ["firing"]
+
+
 def test_min_absolute_increase_guard() -> None:
     detector = SpikeDetector(DetectorParams(min_abs_increase=0.4))
     state = warm(detector)

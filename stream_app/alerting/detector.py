@@ -9,7 +9,8 @@ minutes leaving the short window, the baseline itself:
   the hour of the day once two previous days have. That keeps daily and weekly cycles from
   paging, while a one-off spike yesterday does not hide one today;
 * the CUSUM tests H1: p1 = max(spike_ratio·p0, p0 + min_abs_increase) against H0: p0;
-* it fires when the CUSUM crosses `cusum_threshold` and every guard holds: the baseline has
+* it fires when the CUSUM has stayed above `cusum_threshold` for `confirm_minutes` minutes in
+  a row (noise crosses briefly; a spike keeps climbing) and every guard holds: the baseline has
   warmed up, the window has `min_volume` posts, its share is at least `min_abs_increase`
   above p0, its Wilson lower bound is above p0, and no cooldown is running;
 * it resolves (hysteresis) when the window share falls to p0 + `resolve_abs_increase`, or
@@ -45,7 +46,7 @@ class DetectorParams:
     min_volume: int = 25
     min_abs_increase: float = 0.05
     spike_ratio: float = 2.0
-    cusum_threshold: float = 8.5
+    cusum_threshold: float = 7.0
     confirm_z: float = 1.645
     resolve_abs_increase: float = 0.03
     cooldown_min: int = 30
@@ -53,6 +54,7 @@ class DetectorParams:
     min_baseline_posts: float = 150.0
     seasonal_min_posts: float = 40.0
     critical_ratio: float = 2.5
+    confirm_minutes: int = 3
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> DetectorParams:
         """Per-entity overrides from the watch-list (`alerts:` mapping); unknown keys are errors."""
@@ -108,6 +110,7 @@ class EntityState:
     ewma_total: float = 0.0
     cusum: float = 0.0
     cusum_start: int | None = None
+    above: int = 0
     status: Status = "ok"
     alert_id: str | None = None
     fired_at: int | None = None
@@ -241,8 +244,9 @@ class SpikeDetector:
 
     def _maybe_fire(self, entity: str, state: EntityState, ev: Evidence, p0: float) -> Transition | None:
         p = self.params
+        state.above = state.above + 1 if state.cusum >= p.cusum_threshold else 0
         if not (
-            state.cusum >= p.cusum_threshold
+            state.above >= p.confirm_minutes
             and ev.window_volume >= p.min_volume
             and ev.window_share - p0 >= p.min_abs_increase
             and ev.wilson_lower > p0
@@ -269,7 +273,7 @@ class SpikeDetector:
         transition = Transition(
             entity, "resolved", state.alert_id, state.severity, state.started_at, ev.minute + MINUTE, ev
         )
-        state.status, state.cusum, state.cusum_start = "ok", 0.0, None
+        state.status, state.cusum, state.cusum_start, state.above = "ok", 0.0, None, 0
         state.cooldown_until = ev.minute + p.cooldown_min * MINUTE
         state.alert_id = state.severity = state.fired_at = state.started_at = state.fired_baseline = None
         return transition
