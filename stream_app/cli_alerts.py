@@ -45,7 +45,12 @@ def evaluate_cmd(
         "false alerts / entity / day": f"{report.false_alerts_per_entity_per_day:.4f}",
         "entities, days": f"{report.entities}, {report.days}",
     }
-    for key in ("targeted_recall", "targeted_median_delay_windows", "worst_entity_false_alerts_per_week"):
+    for key in (
+        "targeted_recall",
+        "targeted_recall_observed_volume",
+        "targeted_median_delay_windows",
+        "worst_entity_false_alerts_per_week",
+    ):
         if key in report.details:
             rows[key.replace("_", " ")] = str(report.details[key])
     for name, value in rows.items():

@@ -139,10 +139,30 @@ def evaluate(events: Path, truth_path: Path, params: DetectorParams, manifest_pa
     report.details["resolved"] = sum(t.status == "resolved" for t in transitions)
     report.details["false_alerts_by_entity"] = dict(sorted(_count(f.entity for f in false).items()))
     if manifest_path is not None:
-        report.details.update(
-            _by_manifest(orjson.loads(manifest_path.read_bytes()), truth, delays, false, days, window_s)
-        )
+        manifest = orjson.loads(manifest_path.read_bytes())
+        report.details.update(_by_manifest(manifest, truth, delays, false, days, window_s))
+        report.details.update(_observed_volume_recall(manifest, truth, delays, counts, params.short_window_min))
     return report
+
+
+def _observed_volume_recall(
+    manifest: dict[str, Any], truth: list[dict[str, Any]], delays: dict[int, float], counts: Counts, window_min: int
+) -> dict[str, Any]:
+    """The target read literally on the data: spikes of at least 2x whose short windows held at
+    least 30 posts on average (the manifest's own figure is the expected volume)."""
+    ratio = {(e, s["start"]): s["ratio"] for e, info in manifest["entities"].items() for s in info["spikes"]}
+    chosen = []
+    for index, spike in enumerate(truth):
+        minutes = counts.get(spike["entity"], {})
+        span = range(int(spike["start"]), int(spike["end"]), MINUTE)
+        per_window = window_min * sum(minutes.get(m, (0, 0))[1] for m in span) / max(len(span), 1)
+        if ratio.get((spike["entity"], spike["start"]), 0) >= 2.0 and per_window >= 30:
+            chosen.append(index)
+    hit = [i for i in chosen if i in delays]
+    return {
+        "targeted_spikes_observed_volume": len(chosen),
+        "targeted_recall_observed_volume": round(len(hit) / len(chosen), 4) if chosen else None,
+    }
 
 
 def _count(items: Iterable[str]) -> dict[str, int]:
