@@ -91,6 +91,8 @@ def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_fac
         assert {"malformed_json", "missing_field", "bad_utf8"} <= reasons
         failures = prometheus.query_range('sm_alert_sink_failures_total{sink="webhook"}', 30)
         assert failures and float(failures[0]["values"][-1][1]) >= 1
+        lag = [float(v) for _, v in prometheus.query_range("sum(sm_consumer_lag)", 300)[0]["values"]]
+        assert max(lag) > 0 and lag[-1] == 0  # behind while the feed arrived, caught up since
         info = prometheus.query_range("sm_model_info", 30)[0]["metric"]
         assert info["precision"] and info["provider"]
 
