@@ -58,7 +58,9 @@ def test_spike_fires_once_and_resolves_once_through_a_crash(stack_env, worker_fa
         first.kill9()  # mid-spike, with the alert out
 
         second = worker_factory(**alert_env)
-        second.wait_ready()
+        third = worker_factory(**alert_env)  # a rebalance: two workers share the partitions,
+        second.wait_ready()  # both tick the detector, only the lease holder evaluates
+        third.wait_ready()
         feed(settings, records[split:])
         wait_for(lambda: alerts_seen("resolved"), 240, "the resolved alert", second.log_tail)
         time.sleep(5)  # room for any duplicate to show up
