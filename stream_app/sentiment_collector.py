@@ -8,14 +8,16 @@ one series per firing alert, which the alert cooldown and the entity bound keep 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exporters.queries import entity_window
+from exporters.queries import aggregate_key
 from exporters.redis_store import AggregateStore
+from stream_app.pipeline.windows import parse_window, sum_buckets, window_minutes
 
 DEFAULT_WINDOWS: tuple[str, ...] = ("1m", "5m", "1h")
 
@@ -35,11 +37,15 @@ class WatchListCollector(Collector):
         """Reads the current windows (and the firing alerts, for dashboard annotations)."""
         if alerts is not None:
             self._alerts = sorted((a.entity, a.severity) for a in await alerts.active())
+        # One read per entity over the longest window; the shorter windows are its tail.
+        lengths = {window: parse_window(window) for window in self.windows}
+        first, last = window_minutes(time.time(), max(lengths.values()))
         snapshot = {}
         for entity in self.entities:
-            for window in self.windows:
-                view = await entity_window(store, entity, window)
-                snapshot[(entity, window)] = {"negative_share": view["negative_share"], "volume": view["volume"]}
+            buckets = await store.range_counts(aggregate_key(entity), first, last)
+            for window, minutes in lengths.items():
+                total = sum_buckets(buckets, last - 60 * (minutes - 1), last)
+                snapshot[(entity, window)] = {"negative_share": total.negative_share, "volume": float(total.volume)}
         self._snapshot = snapshot
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
