@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from exporters.redis_store import AggregateStore
 from stream_app.pipeline.windows import parse_window, series, sum_buckets, window_minutes
@@ -15,7 +15,13 @@ def aggregate_key(entity: str, source: str | None = None) -> str:
     return f"ent:{entity}|src:{source}" if source else f"ent:{entity}"
 
 
-async def list_entities(store: AggregateStore) -> list[str]:
+class KeyIndex(Protocol):
+    """The one read `list_entities` needs (the alert detector passes its own counts source)."""
+
+    async def keys(self, prefix: str = "") -> list[str]: ...
+
+
+async def list_entities(store: KeyIndex) -> list[str]:
     return [k[4:] for k in await store.keys("ent:") if "|src:" not in k]
 
 

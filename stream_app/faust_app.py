@@ -126,7 +126,12 @@ class Wiring:
 
 
 def alerting(
-    settings: Settings, store: RedisAggregateStore, watch: WatchList, topic: Any, metrics: PipelineMetrics
+    settings: Settings,
+    store: RedisAggregateStore,
+    samples: RedisPostSamples,
+    watch: WatchList,
+    topic: Any,
+    metrics: PipelineMetrics,
 ) -> tuple[AlertService, RedisAlertState, Fanout]:
     """The detector service and its sinks: Kafka always, webhook and Alertmanager when configured."""
     notifiers: list[Notifier] = []
@@ -140,7 +145,7 @@ def alerting(
     service = AlertService(
         counts=store,
         state=state,
-        posts=RedisPostSamples(store.client, settings.redis_prefix, settings.redis_retention_s),
+        posts=samples,
         publisher=FaustAlertPublisher(topic, metrics),
         sinks=fanout,
         params=params,
@@ -175,6 +180,7 @@ def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics)
     collector = WatchListCollector(watch.names())
     metrics.registry.register(collector)
     metrics.model.info({k: str(v) for k, v in vars(classifier.info).items()})
+    samples = RedisPostSamples(store.client, settings.redis_prefix, settings.redis_retention_s)
     processor = BatchProcessor(
         classifier=runner,
         publisher=FaustPublisher(topics.scored, topics.dead, metrics),
@@ -186,13 +192,13 @@ def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics)
         observer=metrics,
         extractor=EntityExtractor(watch),
         admission=admission,
-        samples=RedisPostSamples(store.client, settings.redis_prefix, settings.redis_retention_s)
-        if settings.alerts_enabled
-        else None,
+        samples=samples if settings.alerts_enabled else None,
     )
     wiring = Wiring(processor=processor, start=runner.start, store=store, watchlist=sorted(watch.names()))
     if settings.alerts_enabled:
-        wiring.alerts, wiring.alert_state, wiring.fanout = alerting(settings, store, watch, topics.alerts, metrics)
+        wiring.alerts, wiring.alert_state, wiring.fanout = alerting(
+            settings, store, samples, watch, topics.alerts, metrics
+        )
     wiring.refresh_metrics = lambda: collector.refresh(store, wiring.alert_state)
     return wiring
 
@@ -287,9 +293,8 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         ends = await app.consumer.highwaters(*assigned) if assigned else {}
         metrics.consumer_lag.clear()
         for tp in assigned:
-            next_offset = done[(tp.topic, tp.partition)] + 1 if (tp.topic, tp.partition) in done else None
-            if next_offset is None:
-                next_offset = await app.consumer.position(tp)
+            last = done.get((tp.topic, tp.partition))
+            next_offset = last + 1 if last is not None else await app.consumer.position(tp)
             if ends.get(tp) is not None and next_offset is not None:
                 lag = max(0, ends[tp] - next_offset)
                 metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)

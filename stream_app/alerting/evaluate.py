@@ -9,7 +9,7 @@ start to its first true positive. `t` is the end of the minute in which the dete
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,7 +137,7 @@ def evaluate(events: Path, truth_path: Path, params: DetectorParams, manifest_pa
     window_s = params.short_window_min * MINUTE
     report, delays, false = score(firings, truth, len(counts), days, window_s)
     report.details["resolved"] = sum(t.status == "resolved" for t in transitions)
-    report.details["false_alerts_by_entity"] = dict(sorted(_count(f.entity for f in false).items()))
+    report.details["false_alerts_by_entity"] = dict(sorted(Counter(f.entity for f in false).items()))
     if manifest_path is not None:
         manifest = orjson.loads(manifest_path.read_bytes())
         report.details.update(_by_manifest(manifest, truth, delays, false, days, window_s))
@@ -156,20 +156,13 @@ def _observed_volume_recall(
         minutes = counts.get(spike["entity"], {})
         span = range(int(spike["start"]), int(spike["end"]), MINUTE)
         per_window = window_min * sum(minutes.get(m, (0, 0))[1] for m in span) / max(len(span), 1)
-        if ratio.get((spike["entity"], spike["start"]), 0) >= 2.0 and per_window >= 30:
+        if qualifies(ratio.get((spike["entity"], spike["start"]), 0.0), per_window):
             chosen.append(index)
     hit = [i for i in chosen if i in delays]
     return {
         "targeted_spikes_observed_volume": len(chosen),
         "targeted_recall_observed_volume": round(len(hit) / len(chosen), 4) if chosen else None,
     }
-
-
-def _count(items: Iterable[str]) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for item in items:
-        out[item] += 1
-    return dict(out)
 
 
 def _by_manifest(
@@ -182,12 +175,16 @@ def _by_manifest(
 ) -> dict[str, Any]:
     """Target-specific figures: recall on qualifying spikes, false alerts per week on stationary kinds."""
     meta = {(e, s["start"]): s for e, info in manifest["entities"].items() for s in info["spikes"]}
-    targeted = [i for i, s in enumerate(truth) if (m := meta.get((s["entity"], s["start"]))) and qualifies(m)]
+    targeted = [
+        i
+        for i, s in enumerate(truth)
+        if (m := meta.get((s["entity"], s["start"]))) and qualifies(m["ratio"], m["posts_per_5min"])
+    ]
     hit = [delays[i] for i in targeted if i in delays]
     kinds: dict[str, list[str]] = defaultdict(list)
     for entity, info in manifest["entities"].items():
         kinds[info["kind"]].append(entity)
-    false_by_entity = _count(f.entity for f in false)
+    false_by_entity = Counter(f.entity for f in false)
     weeks = days / 7
     return {
         "targeted_spikes": len(targeted),

@@ -4,33 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Protocol
 from urllib.parse import quote
 
 from schemas.models import Alert, AlertPost, AlertStatistic, AlertTerm, ShareAndVolume, SourceShare
 from stream_app.alerting.detector import MINUTE, DetectorParams, Transition
 from stream_app.alerting.stats import overrepresented_terms, terms
 from stream_app.pipeline.counts import Counts
+from stream_app.pipeline.samples import PostSample
 
 SNIPPET_CHARS = 160
 TOP_POSTS = 5
-
-
-class PostLike(Protocol):
-    """What the explanation needs of a sampled post (see `exporters.alert_state.PostSample`)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def ts(self) -> float: ...
-    @property
-    def label(self) -> str: ...
-    @property
-    def score(self) -> float: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def text(self) -> str: ...
 
 
 def _at(ts: float) -> datetime:
@@ -45,7 +28,7 @@ def _snippet(text: str) -> str:
 def build_alert(
     transition: Transition,
     params: DetectorParams,
-    posts: Sequence[PostLike] = (),
+    posts: Sequence[PostSample] = (),
     sources: Mapping[str, Counts] | None = None,
     dashboard_url: str | None = None,
     entity_words: frozenset[str] = frozenset(),

@@ -15,7 +15,6 @@ each spike's size, so the evaluation can report recall on exactly the spikes the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -176,6 +175,6 @@ def write_suite(
     return manifest
 
 
-def qualifies(spike: dict[str, Any]) -> bool:
+def qualifies(ratio: float, posts_per_window: float) -> bool:
     """The targeted spikes: at least double the share, with at least 30 posts in a short window."""
-    return bool(spike["ratio"] >= 2.0 and spike["posts_per_5min"] >= 30 - 1e-9 and not math.isnan(spike["ratio"]))
+    return ratio >= 2.0 and posts_per_window >= 30

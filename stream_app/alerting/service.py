@@ -17,10 +17,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from exporters.queries import list_entities
 from schemas.models import Alert
 from stream_app.alerting.detector import MINUTE, DetectorParams, EntityState, SpikeDetector, Transition
-from stream_app.alerting.explain import PostLike, build_alert
+from stream_app.alerting.explain import build_alert
 from stream_app.pipeline.counts import Counts
+from stream_app.pipeline.samples import PostSample
+from stream_app.pipeline.windows import sum_buckets
 
 log = logging.getLogger(__name__)
 READ_CHUNK_MIN = 1440
@@ -50,7 +53,7 @@ class StateStore(Protocol):
 
 
 class PostSource(Protocol):
-    async def recent(self, entity: str, until: float) -> Sequence[PostLike]: ...
+    async def recent(self, entity: str, until: float) -> Sequence[PostSample]: ...
 
 
 class AlertPublisher(Protocol):
@@ -109,8 +112,7 @@ class AlertService:
         return SpikeDetector(self.overrides.get(entity, self.params))
 
     async def entities(self) -> list[str]:
-        dynamic = {k[4:] for k in await self.counts.keys("ent:") if "|src:" not in k}
-        return sorted(dynamic | self.watchlist)
+        return sorted(set(await list_entities(self.counts)) | self.watchlist)
 
     async def tick(self) -> list[Alert]:
         """One round; returns the alerts it published. Safe to call from any number of workers."""
@@ -172,10 +174,7 @@ class AlertService:
         try:
             for key in await self.counts.keys(f"ent:{transition.entity}|src:"):
                 buckets = await self.counts.range_counts(key, window_first, transition.evidence.minute)
-                total = Counts()
-                for counts in buckets.values():
-                    total = total.merge(counts)
-                sources[key.split("|src:", 1)[1]] = total
+                sources[key.split("|src:", 1)[1]] = sum_buckets(buckets, window_first, transition.evidence.minute)
             posts = await self.posts.recent(transition.entity, transition.at)
         except Exception:  # an explanation is best effort; the alert itself is not
             log.warning("could not gather the explanation for %s", transition.entity, exc_info=True)

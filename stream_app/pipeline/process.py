@@ -164,18 +164,19 @@ class BatchProcessor:
         batch order: the Redis fence relies on each partition's offsets arriving in order."""
         events, scored, dead = prepared.events, prepared.scored, prepared.dead
         await self.publisher.publish(scored, dead)
+        tracked = [self._tracked(s.entities) for s in scored]  # once: admission counts mentions
         records = (
             [
                 CountedRecord(
                     e.topic,
                     e.partition,
                     e.offset,
-                    aggregate_keys(s.platform.lower(), self._tracked(s.entities)),
+                    aggregate_keys(s.platform.lower(), entities),
                     e.created_at.timestamp(),
                     s.label,
                     s.score,
                 )
-                for e, s in zip(events, scored, strict=True)
+                for e, s, entities in zip(events, scored, tracked, strict=True)
             ]
             # Dead letters carry no counts but advance the fence, so they are not re-sent either.
             + [CountedRecord(d.topic, d.partition, d.offset, (), 0.0, "neutral", 0.0) for d in dead]
@@ -187,7 +188,7 @@ class BatchProcessor:
             self.observer.aggregates_failed()
             raise
         if self.samples is not None:
-            await self._sample(records, scored)
+            await self._sample(self.samples, events, scored, tracked)
         now = time.time()
         self.observer.aggregates_written(
             time.monotonic() - write_started, [now - e.created_at.timestamp() for e in events]
@@ -195,14 +196,19 @@ class BatchProcessor:
         self.observer.batch_done(prepared.size, len(scored), dead, time.monotonic() - prepared.started)
         return scored
 
-    async def _sample(self, records: Sequence[CountedRecord], scored: Sequence[ScoredEvent]) -> None:
-        samples: list[tuple[str, PostSample]] = []
-        for record, event in zip(records, scored, strict=False):  # records: scored first, then dead
-            keys = [k[4:] for k in record.keys if k.startswith("ent:") and "|src:" not in k]
-            sample = PostSample(event.id, record.event_ts, event.label, event.score, event.platform, event.text)
-            samples.extend((entity, sample) for entity in keys)
+    async def _sample(
+        self,
+        sink: SampleSink,
+        events: Sequence[NormalizedEvent],
+        scored: Sequence[ScoredEvent],
+        tracked: Sequence[list[str]],
+    ) -> None:
+        samples = [
+            (entity, PostSample(s.id, e.created_at.timestamp(), s.label, s.score, s.platform, s.text))
+            for e, s, entities in zip(events, scored, tracked, strict=True)
+            for entity in entities
+        ]
         try:
-            assert self.samples is not None
-            await self.samples.add(samples)
+            await sink.add(samples)
         except Exception:  # samples only explain alerts; losing some must not stall the stream
             log.warning("could not store post samples", exc_info=True)
