@@ -287,24 +287,31 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
             await stream.ack(event)
             done[(event.message.topic, event.message.partition)] = event.message.offset
 
-    async def _update_lag() -> None:
-        """Lag = the partition's end offset minus the next offset this worker would process."""
+    @app.timer(settings.lag_interval_s)  # type: ignore[untyped-decorator]
+    async def _measure_lag() -> None:
+        """Lag = the partition's end offset minus the next offset this worker would process.
+
+        Measured on a timer, not at scrape time: end offsets go through Faust's consumer thread
+        and take up to a fetch cycle (about a second), longer than a tight scrape timeout.
+        """
         assigned = sorted(app.consumer.assignment())
-        ends = await app.consumer.highwaters(*assigned) if assigned else {}
-        metrics.consumer_lag.clear()
-        for tp in assigned:
-            last = done.get((tp.topic, tp.partition))
-            next_offset = last + 1 if last is not None else await app.consumer.position(tp)
-            if ends.get(tp) is not None and next_offset is not None:
-                lag = max(0, ends[tp] - next_offset)
-                metrics.consumer_lag.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
+        try:
+            ends = await app.consumer.highwaters(*assigned) if assigned else {}
+            lags: dict[tuple[str, str], int] = {}
+            for tp in assigned:
+                last = done.get((tp.topic, tp.partition))
+                next_offset = last + 1 if last is not None else await app.consumer.position(tp)
+                if ends.get(tp) is not None and next_offset is not None:
+                    lags[(tp.topic, str(tp.partition))] = max(0, ends[tp] - next_offset)
+        except Exception:  # lag is best effort during a rebalance; the next tick tries again
+            log.debug("could not compute consumer lag", exc_info=True)
+            return
+        metrics.consumer_lag.clear()  # partitions that moved away drop out
+        for (topic, partition), lag in lags.items():
+            metrics.consumer_lag.labels(topic=topic, partition=partition).set(lag)
 
     @app.page("/metrics")
     async def _metrics(web: Any, request: Any) -> Any:
-        try:
-            await _update_lag()
-        except Exception:  # lag is best effort during a rebalance
-            log.debug("could not compute consumer lag", exc_info=True)
         if wiring.refresh_metrics is not None:
             try:
                 await wiring.refresh_metrics()

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     alert_baseline_half_life_min: float = Field(180, gt=0)
     alert_min_baseline_posts: float = Field(150, ge=0, description="Baseline posts (decayed) before alerting")
     alert_critical_ratio: float = Field(2.5, gt=1, description="Critical at this x baseline (lower bound 2x)")
+    lag_interval_s: float = Field(5.0, gt=0, description="How often consumer lag is measured (a broker round trip)")
     alert_tick_s: float = Field(5.0, gt=0, description="How often the detector steps through closed minutes")
     alert_settle_s: float = Field(60.0, ge=0, description="A minute is closed this long after the watermark passes")
     alert_idle_s: float = Field(60.0, gt=0, description="A partition with no writes this long is idle")

@@ -33,6 +33,7 @@ def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_fac
         "SM_ALERT_SETTLE_S": "0",
         "SM_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{dead_port}/hook",
         "SM_ALERT_SINK_ATTEMPTS": "2",
+        "SM_LAG_INTERVAL_S": "0.5",
     }
     settings = settings_from({**stack_env, **env})
     create_topics(settings)
@@ -91,6 +92,8 @@ def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_fac
         assert {"malformed_json", "missing_field", "bad_utf8"} <= reasons
         failures = prometheus.query_range('sm_alert_sink_failures_total{sink="webhook"}', 30)
         assert failures and float(failures[0]["values"][-1][1]) >= 1
+        up = [float(v) for _, v in prometheus.query_range("up", 300)[0]["values"]]
+        assert sum(up) >= 0.9 * len(up), f"scrapes failed (a 1 s scrape timeout): {up}"
         lag = [float(v) for _, v in prometheus.query_range("sum(sm_consumer_lag)", 300)[0]["values"]]
         assert max(lag) > 0 and lag[-1] == 0  # behind while the feed arrived, caught up since
         info = prometheus.query_range("sm_model_info", 30)[0]["metric"]
