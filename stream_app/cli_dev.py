@@ -10,9 +10,11 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 
 from stream_app.infra.kafka_local import REPO_ROOT as REPO
@@ -92,18 +94,22 @@ def dev_status() -> None:
     console.print(_env_lines(data["kafka"], data["redis"]))
 
 
-def _print_top(console: Console, base: str) -> None:
-    """One look at the live aggregates, so the demo shows the spike it replayed."""
-    import json
+def _get_json(url: str, token: SecretStr | None) -> Any:
     import urllib.request
 
+    headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
+        return orjson.loads(response.read())
+
+
+def _print_top(console: Console, base: str, token: SecretStr | None) -> None:
+    """One look at the live aggregates, so the demo shows the spike it replayed."""
     rows: list[dict[str, object]] = []
     with console.status("waiting for the worker to catch up …"):
         for _ in range(120):  # until two reads a second apart agree, at most two minutes
             time.sleep(1)
             try:
-                with urllib.request.urlopen(f"{base}/top?by=negative_share&window=24h&min_volume=20", timeout=10) as r:
-                    latest = json.loads(r.read())["entities"]
+                latest = _get_json(f"{base}/top?by=negative_share&window=24h&min_volume=20", token)["entities"]
             except OSError:
                 continue
             if latest and latest == rows:
@@ -114,13 +120,9 @@ def _print_top(console: Console, base: str) -> None:
         console.print(f"  {row['entity']:<18} volume {row['volume']:>5}  negative share {row['negative_share']:.2f}")
 
 
-def _print_alerts(console: Console, base: str) -> None:
-    import json
-    import urllib.request
-
+def _print_alerts(console: Console, base: str, token: SecretStr | None) -> None:
     try:
-        with urllib.request.urlopen(f"{base}/alerts", timeout=10) as response:
-            alerts = json.loads(response.read())
+        alerts = _get_json(f"{base}/alerts", token)
     except OSError:
         return
     console.print("[bold]alerts[/bold] (newest first; also on the alerts topic):")
@@ -167,6 +169,8 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
             base = f"http://127.0.0.1:{web_port}"
             console.print(f"worker pid {worker.pid}, log {workdir / 'worker.log'}")
             console.print(f"[bold green]live dashboard: {base}/dashboard[/bold green]", soft_wrap=True)
+            if settings.web_token:
+                console.print("  (SM_WEB_TOKEN is set: open it as /dashboard#token=<your token>)")
             console.print(
                 f"  API: {base}/overview  {base}/alerts  {base}/top?by=negative_share&window=5m", soft_wrap=True
             )
@@ -179,8 +183,8 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
                 task = progress.add_task(f"replaying {minutes} min of history", total=len(records))
                 replay_mixed(settings, records, rate, progress=lambda n: progress.advance(task, n))
             console.print("[green]history replayed[/green]; now streaming live posts. Ctrl-C to stop.")
-            _print_top(console, base)
-            _print_alerts(console, base)
+            _print_top(console, base, settings.web_token)
+            _print_alerts(console, base, settings.web_token)
             deadline = None if duration is None else time.monotonic() + duration
             seed = 1000
             while worker.poll() is None and (deadline is None or time.monotonic() < deadline):

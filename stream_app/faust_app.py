@@ -11,7 +11,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import faust
@@ -37,6 +36,7 @@ from stream_app.pipeline.process import BatchProcessor, RawRecord
 from stream_app.pipeline.windows import EntityAdmission
 from stream_app.sentiment_collector import WatchListCollector
 from stream_app.settings import Settings
+from stream_app.web_pages import static_file, token_guard
 
 log = logging.getLogger(__name__)
 
@@ -226,6 +226,9 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         broker_commit_interval=1.0,
         stream_buffer_maxsize=max(4096, settings.batch_max_size * 4),
         producer_linger=0.005,
+        web_application_options={"middlewares": [token_guard(settings.web_token.get_secret_value())]}
+        if settings.web_token
+        else {},
     )
     metrics = PipelineMetrics()
     inputs = app.topic(settings.topic_posts, settings.topic_reviews, value_serializer="raw", key_serializer="raw")
@@ -352,11 +355,11 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
 
     @app.page("/dashboard")
     async def _dashboard(web: Any, request: Any) -> Any:
-        return _static("dashboard.html")
+        return static_file("dashboard.html")
 
     @app.page("/dashboard/{asset}")
     async def _dashboard_asset(web: Any, request: Any, asset: str) -> Any:
-        return _static(asset)
+        return static_file(asset)
 
     @app.page("/healthz")
     async def _healthz(web: Any, request: Any) -> Any:
@@ -368,23 +371,6 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
 
     app.sm_ready = ready  # type: ignore[attr-defined]
     return app
-
-
-WEB_DIR = Path(__file__).parent / "web"
-STATIC = {  # the live page's files: a fixed list, so no path from a request ever reaches the disk
-    "dashboard.html": (WEB_DIR / "dashboard.html", "text/html"),
-    "dashboard.js": (WEB_DIR / "dashboard.js", "application/javascript"),
-    "dashboard.css": (WEB_DIR / "dashboard.css", "text/css"),
-    "uPlot.iife.min.js": (WEB_DIR / "vendor" / "uPlot.iife.min.js", "application/javascript"),
-    "uPlot.min.css": (WEB_DIR / "vendor" / "uPlot.min.css", "text/css"),
-}
-
-
-def _static(name: str) -> aioweb.Response:
-    if name not in STATIC:
-        return aioweb.Response(status=404, text="not found")
-    path, content_type = STATIC[name]
-    return aioweb.Response(body=path.read_bytes(), content_type=content_type, charset="utf-8")
 
 
 def run_worker(settings: Settings) -> None:

@@ -6,6 +6,7 @@ parameter is a 400 with a message, never a traceback.
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,6 +15,21 @@ from exporters.queries import entity_series, entity_window, list_entities, top_e
 from exporters.redis_store import AggregateStore
 
 Response = tuple[int, Any]
+
+# Reachable without the token: probes, and the live page's static files (they hold no data;
+# the page sends the token with each data request).
+OPEN_PATHS = ("/healthz", "/readyz", "/dashboard")
+
+
+def authorized(token: str, path: str, headers: Mapping[str, str]) -> bool:
+    """Whether a request may see `path` when the worker has a token (SM_WEB_TOKEN).
+
+    Bearer header only, never a query parameter: URLs end up in proxy and access logs.
+    """
+    if path in OPEN_PATHS or path.startswith("/dashboard/"):
+        return True
+    scheme, _, given = headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def _error(message: str) -> Response:

@@ -90,6 +90,7 @@ class Settings(BaseSettings):
     # Worker
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
+    web_token: SecretStr | None = Field(None, description="Bearer token for every page but probes and static files")
     data_dir: Path = Path("./.sm-data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False

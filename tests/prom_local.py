@@ -38,10 +38,11 @@ def dashboard_queries(rate_interval: str = "1m") -> list[tuple[str, str]]:
 
 
 class LocalPrometheus:
-    def __init__(self, workdir: Path, targets: list[str], interval: str = "1s") -> None:
+    def __init__(self, workdir: Path, targets: list[str], interval: str = "1s", bearer_token: str = "") -> None:
         self.workdir = workdir
         self.targets = targets
         self.interval = interval
+        self.bearer_token = bearer_token
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -53,15 +54,16 @@ class LocalPrometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
         for rule in RULES:
             shutil.copy(rule, self.workdir / rule.name)
+        job: dict[str, Any] = {"job_name": "sentiment-monitor", "static_configs": [{"targets": self.targets}]}
+        if self.bearer_token:
+            job["authorization"] = {"credentials": self.bearer_token}
         config = self.workdir / "prometheus.yml"
         config.write_text(
             json.dumps(
                 {
                     "global": {"scrape_interval": self.interval, "evaluation_interval": self.interval},
                     "rule_files": [r.name for r in RULES],
-                    "scrape_configs": [
-                        {"job_name": "sentiment-monitor", "static_configs": [{"targets": self.targets}]}
-                    ],
+                    "scrape_configs": [job],
                 }
             )
         )

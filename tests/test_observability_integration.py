@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +24,16 @@ from tests.streamkit import drain, produce, wait_for
 pytestmark = pytest.mark.integration
 WATCHLIST = REPO / "deploy" / "watchlist" / "demo.yaml"
 ARTIFACTS = REPO / "test-artifacts"
+TOKEN = "t0ken-for-the-test"
+
+
+def http_status(url: str, token: str | None = None) -> int:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
 
 
 def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_factory, tmp_path):
@@ -34,6 +45,7 @@ def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_fac
         "SM_ALERT_WEBHOOK_URL": f"http://127.0.0.1:{dead_port}/hook",
         "SM_ALERT_SINK_ATTEMPTS": "2",
         "SM_LAG_INTERVAL_S": "0.5",
+        "SM_WEB_TOKEN": TOKEN,  # exposed beyond loopback, a worker wants a token: Prometheus and the page send it
     }
     settings = settings_from({**stack_env, **env})
     create_topics(settings)
@@ -41,7 +53,12 @@ def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_fac
     worker.wait_ready()
     port = worker.env["SM_WEB_PORT"]
 
-    with LocalPrometheus(tmp_path / "prometheus", [f"127.0.0.1:{port}"]) as prometheus:
+    base = f"http://127.0.0.1:{port}"
+    assert [http_status(f"{base}{path}") for path in ("/metrics", "/overview", "/alerts")] == [401, 401, 401]
+    assert [http_status(f"{base}{path}") for path in ("/healthz", "/readyz", "/dashboard")] == [200, 200, 200]
+    assert http_status(f"{base}/metrics", TOKEN) == 200
+
+    with LocalPrometheus(tmp_path / "prometheus", [f"127.0.0.1:{port}"], bearer_token=TOKEN) as prometheus:
         # Event time ends now, mid-spike, so the alert is still firing while we look.
         spike = SpikeScript(entity="Veltro Motors", start_minute=70, minutes=30, share=0.9)
         records = list(generate_stream(minutes=78, per_minute=40, seed=9, spike=spike))
@@ -65,11 +82,12 @@ def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_fac
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/dashboard#entity=Veltro%20Motors")
+            page.goto(f"{base}/dashboard#token={TOKEN}&entity=Veltro%20Motors")
             page.wait_for_selector('.alert[data-entity="Veltro Motors"] .post', timeout=30_000)
             page.wait_for_selector('body[data-loaded="true"] .entity-card canvas', timeout=30_000)
             cards = page.eval_on_selector_all(".entity-card", "els => els.map(e => e.dataset.entity)")
             assert sorted(cards) == ["Nimbus Air", "Orbital Coffee", "Quanta Bank", "Veltro Motors"]
+            assert TOKEN not in page.url and page.url.endswith("#entity=Veltro%20Motors")
             veltro = page.locator('.entity-card[data-entity="Veltro Motors"]')
             assert "alerting" in (veltro.get_attribute("class") or "")
             share = float(veltro.locator(".negative-share b").inner_text().split()[0])
@@ -99,7 +117,7 @@ def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_fac
         info = prometheus.query_range("sm_model_info", 30)[0]["metric"]
         assert info["precision"] and info["provider"]
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+    with urllib.request.urlopen(f"{base}/healthz", timeout=5) as response:
         assert json.loads(response.read()) == {"status": "ok"}
     assert worker.alive()
     assert Path(ARTIFACTS / "live-dashboard.png").stat().st_size > 10_000

@@ -13,7 +13,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from stream_app.cli import setup_logging
-from stream_app.http_api import get_overview
+from stream_app.http_api import authorized, get_overview
 from stream_app.pipeline.counts import Counts, minute_of
 from stream_app.pipeline.entities import EntityExtractor, WatchEntity, WatchList
 from stream_app.pipeline.process import BatchProcessor, RawRecord
@@ -69,12 +69,13 @@ async def test_overview_returns_watch_list_figures_and_series() -> None:
 
 def test_json_logs_are_one_object_per_line_with_masked_secrets(capsys) -> None:  # type: ignore[no-untyped-def]
     setup_logging("INFO", as_json=True)
-    config = load_settings(redis_url="redis://:hunter2@127.0.0.1:6379/0").masked()
+    config = load_settings(redis_url="redis://:hunter2@127.0.0.1:6379/0", web_token="tok-42").masked()
     logging.getLogger("stream_app.test").info("effective config: %s", config, extra={"config": config})
     line = capsys.readouterr().err.strip().splitlines()[-1]
     record = json.loads(line)
     assert record["level"] == "INFO" and record["logger"] == "stream_app.test"
     assert record["config"]["redis_url"] == "**********" and "hunter2" not in line
+    assert record["config"]["web_token"] == "**********" and "tok-42" not in line
     setup_logging("INFO", as_json=False)
 
 
@@ -111,3 +112,16 @@ async def test_scored_posts_are_sampled_per_tracked_entity() -> None:
         ("Veltro Motors", "a", "negative", "x")
     ]
     assert minute_of(recorder.samples[0][1].ts) == minute_of(now)
+
+
+def test_token_guard_lets_probes_and_the_page_files_through_and_wants_the_bearer_token_elsewhere() -> None:
+    token = "s3cret-token"
+    for path in ("/healthz", "/readyz", "/dashboard", "/dashboard/dashboard.js"):
+        assert authorized(token, path, {})
+    for path in ("/metrics", "/overview", "/alerts", "/entities/Veltro Motors", "/dashboardx"):
+        assert not authorized(token, path, {})
+        assert not authorized(token, path, {"Authorization": "Bearer wrong"})
+        assert not authorized(token, path, {"Authorization": f"Basic {token}"})
+        assert not authorized(token, path, {"Authorization": token})
+        assert authorized(token, path, {"Authorization": f"Bearer {token}"})
+        assert authorized(token, path, {"Authorization": f"bearer {token}"})

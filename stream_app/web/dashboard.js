@@ -17,11 +17,31 @@ function el(tag, attrs = {}, ...children) {
 }
 
 const pct = (x) => `${(100 * x).toFixed(1)} %`;
-const selected = () => decodeURIComponent((location.hash.match(/entity=([^&]+)/) || [])[1] || "");
+const hashParam = (key) => decodeURIComponent((location.hash.match(new RegExp(`[#&]${key}=([^&]+)`)) || [])[1] || "");
+const selected = () => hashParam("entity");
+
+// A worker run with SM_WEB_TOKEN wants it on every data request. Open the page as
+// /dashboard#token=...: the fragment never reaches the server or its logs; the page keeps the
+// token for this tab and takes it out of the address bar so it is not bookmarked or shared.
+const TOKEN = (() => {
+  const given = hashParam("token");
+  if (given) {
+    sessionStorage.setItem("sm-token", given);
+    history.replaceState(null, "", location.href.replace(/([#&])token=[^&]*&?/, "$1").replace(/[#&]$/, ""));
+  }
+  return sessionStorage.getItem("sm-token") || "";
+})();
+
+async function getJson(path) {
+  const response = await fetch(path, TOKEN ? { headers: { Authorization: `Bearer ${TOKEN}` } } : {});
+  if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
+  return response.json();
+}
 
 function chartFor(card, name, points) {
   const xs = points.map((p) => p.start);
-  const data = [xs, points.map((p) => p.negative_share), points.map((p) => p.volume)];
+  const shares = points.map((p) => (p.volume ? p.negative_share : null)); // no posts: a gap, not 0 %
+  const data = [xs, shares, points.map((p) => p.volume)];
   let chart = charts.get(name);
   if (!chart) {
     const holder = el("div", { class: "chart" });
@@ -105,8 +125,8 @@ function renderAlerts(alerts) {
 async function poll() {
   try {
     const [overview, alerts] = await Promise.all([
-      fetch("/overview").then((r) => r.json()),
-      fetch("/alerts").then((r) => r.json()),
+      getJson("/overview"),
+      getJson("/alerts"),
     ]);
     renderAlerts(alerts);
     renderEntities(overview, alerts.active);
