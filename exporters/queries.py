@@ -6,6 +6,7 @@ import time
 from typing import Any, Protocol
 
 from exporters.redis_store import AggregateStore
+from stream_app.pipeline.counts import Counts
 from stream_app.pipeline.windows import parse_window, series, sum_buckets, window_minutes
 
 TOP_BY = ("volume", "negative_share")
@@ -31,8 +32,26 @@ async def entity_window(
     minutes = parse_window(window)
     first, last = window_minutes(now if now is not None else time.time(), minutes)
     buckets = await store.range_counts(aggregate_key(entity, source), first, last)
+    return _window_row(entity, source, window, buckets, first, last)
+
+
+def _window_row(
+    entity: str, source: str | None, window: str, buckets: dict[int, Counts], first: int, last: int
+) -> dict[str, Any]:
     stats = sum_buckets(buckets, first, last)
     return {"entity": entity, "source": source, "window": window, "from": first, "to": last + 60, **stats.as_dict()}
+
+
+async def entity_overview(store: AggregateStore, entity: str, window: str, minutes: int, now: float) -> dict[str, Any]:
+    """The window's figures and the last `minutes` per minute, from one range read: the same
+    answer as `entity_window` plus `entity_series`, at half the Redis round trips (the live page
+    asks for it every two seconds)."""
+    window_min = parse_window(window)
+    first, last = window_minutes(now, max(window_min, minutes + 1))
+    buckets = await store.range_counts(aggregate_key(entity), first, last)
+    row = _window_row(entity, None, window, buckets, last - 60 * (window_min - 1), last)
+    points = series(buckets, last - 60 * minutes, last, 1)
+    return {**row, "series": [{"start": start, **stats.as_dict()} for start, stats in points]}
 
 
 async def entity_series(

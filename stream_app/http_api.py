@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from exporters.queries import entity_series, entity_window, list_entities, top_entities
+from exporters.queries import entity_overview, entity_series, entity_window, list_entities, top_entities
 from exporters.redis_store import AggregateStore
 
 Response = tuple[int, Any]
@@ -79,11 +79,7 @@ async def get_overview(store: AggregateStore, names: Sequence[str], params: Mapp
         if not names:
             names = [row["entity"] for row in await top_entities(store, "volume", window, 8)]
         now = time.time()
-        rows = []
-        for name in names:
-            figures = await entity_window(store, name, window, now=now)
-            series = await entity_series(store, name, "1m", now - 60 * minutes, now=now)
-            rows.append({**figures, "series": series["points"]})
+        rows = [await entity_overview(store, name, window, minutes, now) for name in names]
         return 200, {"window": window, "minutes": minutes, "now": now, "entities": rows}
     except ValueError as exc:
         return _error(str(exc))

@@ -10,8 +10,11 @@ from collections.abc import Iterable
 from types import SimpleNamespace
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
+from exporters.queries import entity_overview, entity_series, entity_window
 from stream_app.cli import setup_logging
 from stream_app.http_api import authorized, get_overview
 from stream_app.pipeline.counts import Counts, minute_of
@@ -125,3 +128,33 @@ def test_token_guard_lets_probes_and_the_page_files_through_and_wants_the_bearer
         assert not authorized(token, path, {"Authorization": token})
         assert authorized(token, path, {"Authorization": f"Bearer {token}"})
         assert authorized(token, path, {"Authorization": f"bearer {token}"})
+
+
+class RecordedMinutes:
+    """Per-minute counts at absolute minutes, counting range reads."""
+
+    def __init__(self, buckets: dict[int, Counts]) -> None:
+        self.buckets = buckets
+        self.reads = 0
+
+    async def range_counts(self, key: str, first_minute: int, last_minute: int) -> dict[int, Counts]:
+        self.reads += 1
+        return {m: c for m, c in self.buckets.items() if first_minute <= m <= last_minute}
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    counts=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(0, 9)), min_size=90, max_size=90),
+    window=st.sampled_from(["1m", "5m", "15m", "1h"]),
+    minutes=st.integers(5, 80),
+)
+async def test_overview_row_equals_the_window_and_series_queries_from_one_read(counts, window, minutes) -> None:  # type: ignore[no-untyped-def]
+    now = 1_795_000_000.0
+    last = minute_of(now)
+    store = RecordedMinutes({last - 60 * i: Counts(n, u, p, 0.5 * (p - n)) for i, (n, u, p) in enumerate(counts)})
+    row = await entity_overview(store, "E", window, minutes, now)  # type: ignore[arg-type]
+    assert store.reads == 1
+    expected = await entity_window(store, "E", window, now=now)  # type: ignore[arg-type]
+    series = await entity_series(store, "E", "1m", now - 60 * minutes, now=now)  # type: ignore[arg-type]
+    assert {k: v for k, v in row.items() if k != "series"} == expected
+    assert row["series"] == series["points"]
