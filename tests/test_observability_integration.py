@@ -61,7 +61,7 @@ def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_fac
     with LocalPrometheus(tmp_path / "prometheus", [f"127.0.0.1:{port}"], bearer_token=TOKEN) as prometheus:
         # Event time ends now, mid-spike, so the alert is still firing while we look.
         spike = SpikeScript(entity="Veltro Motors", start_minute=70, minutes=30, share=0.9)
-        records = list(generate_stream(minutes=78, per_minute=40, seed=9, spike=spike))
+        records = list(generate_stream(minutes=78, per_minute=80, seed=9, spike=spike))  # seconds of backlog
         produce(settings.kafka_bootstrap, settings.topic_posts, [orjson.dumps(r) for k, r in records if k == "post"])
         produce(
             settings.kafka_bootstrap, settings.topic_reviews, [orjson.dumps(r) for k, r in records if k == "review"]
