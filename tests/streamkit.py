@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
@@ -61,6 +62,25 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str, log: Call
     raise AssertionError(f"timed out waiting for {what}\n{log()}")
 
 
+T = TypeVar("T")
+
+
+def settle(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 30.0) -> T:
+    """Read until `done` holds or time runs out, and return the last read for the caller to
+    assert on. Redis is written just after a batch is published, so a test that has seen every
+    output record may still be a moment ahead of the aggregates."""
+    deadline = time.monotonic() + timeout
+    value = read()
+    while not done(value) and time.monotonic() < deadline:
+        time.sleep(0.3)
+        value = read()
+    return value
+
+
+def same_volumes(actual: dict[tuple[str, int], Counts], expected: dict[tuple[str, int], Counts]) -> bool:
+    return set(actual) == set(expected) and all(actual[k].volume == v.volume for k, v in expected.items())
+
+
 def redis_counts(settings: Settings, sources: Iterable[str], minutes: Iterable[int]) -> dict[tuple[str, int], Counts]:
     async def read() -> dict[tuple[str, int], Counts]:
         store = RedisAggregateStore(connect(settings.redis_url.get_secret_value()), prefix=settings.redis_prefix)
@@ -110,4 +130,14 @@ def assert_counts_equal(actual: dict[tuple[str, int], Counts], expected: dict[tu
         assert abs(got.score_sum - want.score_sum) <= 5e-3 * max(1, want.volume), (key, got, want)
 
 
-__all__ = ["assert_counts_equal", "drain", "minute_of", "oracle_from_scored", "produce", "redis_counts", "wait_for"]
+__all__ = [
+    "assert_counts_equal",
+    "drain",
+    "minute_of",
+    "oracle_from_scored",
+    "produce",
+    "redis_counts",
+    "same_volumes",
+    "settle",
+    "wait_for",
+]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import orjson
 import pytest
 
@@ -11,7 +9,15 @@ from stream_app.generate import generate_stream
 from stream_app.kafka_admin import create_topics
 from stream_app.pipeline.counts import minute_of
 from tests.conftest import settings_from
-from tests.streamkit import assert_counts_equal, drain, oracle_from_scored, produce, redis_counts
+from tests.streamkit import (
+    assert_counts_equal,
+    drain,
+    oracle_from_scored,
+    produce,
+    redis_counts,
+    same_volumes,
+    settle,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -63,10 +69,11 @@ def test_valid_and_invalid_records_flow_through_real_services(stack_env, worker_
     assert sorted(d["reason"] for d in dead) == sorted(reason for _, reason in INVALID)
     assert all(d["topic"] == settings.topic_posts and d["offset"] >= 0 for d in dead)
 
-    time.sleep(1.5)
     sources = {e["platform"].lower() for e in scored}
-    actual = redis_counts(settings, sources, _expected_minutes(posts + reviews))
-    assert_counts_equal(actual, oracle_from_scored(scored))
+    expected = oracle_from_scored(scored)
+    minutes = _expected_minutes(posts + reviews)
+    actual = settle(lambda: redis_counts(settings, sources, minutes), lambda a: same_volumes(a, expected))
+    assert_counts_equal(actual, expected)
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{worker.env['SM_WEB_PORT']}/metrics", timeout=10) as response:
@@ -91,8 +98,11 @@ def test_kill_9_mid_stream_keeps_counts_exact(stack_env, worker_factory):
     second.wait_ready()
     scored = drain(settings.kafka_bootstrap, settings.topic_scored, len(posts), timeout=240)
     assert {e["id"] for e in scored} == {p["id"] for p in posts}, "nothing lost"
-    time.sleep(1.5)
-    actual = redis_counts(settings, {p["platform"] for p in posts}, _expected_minutes(posts))
+    expected = oracle_from_scored(scored)
+    actual = settle(
+        lambda: redis_counts(settings, {p["platform"] for p in posts}, _expected_minutes(posts)),
+        lambda a: same_volumes(a, expected),
+    )
     # Redelivered records may appear twice in the enriched topic, never twice in the counts.
-    assert_counts_equal(actual, oracle_from_scored(scored))
+    assert_counts_equal(actual, expected)
     assert second.alive(), second.log_tail()
