@@ -297,8 +297,8 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         Measured on a timer, not at scrape time: end offsets go through Faust's consumer thread
         and take up to a fetch cycle (about a second), longer than a tight scrape timeout.
         """
-        assigned = sorted(app.consumer.assignment())
         try:
+            assigned = sorted(app.consumer.assignment())
             ends = await app.consumer.highwaters(*assigned) if assigned else {}
             lags: dict[tuple[str, str], int] = {}
             for tp in assigned:
