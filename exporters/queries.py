@@ -46,11 +46,11 @@ async def entity_overview(store: AggregateStore, entity: str, window: str, minut
     """The window's figures and the last `minutes` per minute, from one range read: the same
     answer as `entity_window` plus `entity_series`, at half the Redis round trips (the live page
     asks for it every two seconds)."""
-    window_min = parse_window(window)
-    first, last = window_minutes(now, max(window_min, minutes + 1))
-    buckets = await store.range_counts(aggregate_key(entity), first, last)
-    row = _window_row(entity, None, window, buckets, last - 60 * (window_min - 1), last)
-    points = series(buckets, last - 60 * minutes, last, 1)
+    window_first, last = window_minutes(now, parse_window(window))
+    series_first, _ = window_minutes(now, minutes + 1)
+    buckets = await store.range_counts(aggregate_key(entity), min(window_first, series_first), last)
+    row = _window_row(entity, None, window, buckets, window_first, last)
+    points = series(buckets, series_first, last, 1)
     return {**row, "series": [{"start": start, **stats.as_dict()} for start, stats in points]}
 
 

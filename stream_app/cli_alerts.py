@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Annotated
 
@@ -76,9 +77,7 @@ def scenarios_cmd(
 
     with console.status("generating scenarios"):
         manifest = write_suite(out, days=days, seed=seed, small=small)
-    kinds: dict[str, int] = {}
-    for info in manifest["entities"].values():
-        kinds[info["kind"]] = kinds.get(info["kind"], 0) + 1
+    kinds = dict(Counter(info["kind"] for info in manifest["entities"].values()))
     spikes = sum(len(i["spikes"]) for i in manifest["entities"].values())
     console.print(
         f"{manifest['events']} events, {len(manifest['entities'])} entities {kinds}, {spikes} spikes -> {out}"

@@ -38,13 +38,15 @@ class WatchListCollector(Collector):
         if alerts is not None:
             self._alerts = sorted((a.entity, a.severity) for a in await alerts.active())
         # One read per entity over the longest window; the shorter windows are its tail.
-        lengths = {window: parse_window(window) for window in self.windows}
-        first, last = window_minutes(time.time(), max(lengths.values()))
+        now = time.time()
+        spans = {window: window_minutes(now, parse_window(window)) for window in self.windows}
+        first = min(start for start, _ in spans.values())
+        last = max(end for _, end in spans.values())
         snapshot = {}
         for entity in self.entities:
             buckets = await store.range_counts(aggregate_key(entity), first, last)
-            for window, minutes in lengths.items():
-                total = sum_buckets(buckets, last - 60 * (minutes - 1), last)
+            for window, (start, end) in spans.items():
+                total = sum_buckets(buckets, start, end)
                 snapshot[(entity, window)] = {"negative_share": total.negative_share, "volume": float(total.volume)}
         self._snapshot = snapshot
 

@@ -140,23 +140,28 @@ def evaluate(events: Path, truth_path: Path, params: DetectorParams, manifest_pa
     report.details["false_alerts_by_entity"] = dict(sorted(Counter(f.entity for f in false).items()))
     if manifest_path is not None:
         manifest = orjson.loads(manifest_path.read_bytes())
-        report.details.update(_by_manifest(manifest, truth, delays, false, days, window_s))
-        report.details.update(_observed_volume_recall(manifest, truth, delays, counts, params.short_window_min))
+        spikes = {(e, s["start"]): s for e, info in manifest["entities"].items() for s in info["spikes"]}
+        report.details.update(_by_manifest(manifest, spikes, truth, delays, false, days, window_s))
+        report.details.update(_observed_volume_recall(spikes, truth, delays, counts, params.short_window_min))
     return report
 
 
 def _observed_volume_recall(
-    manifest: dict[str, Any], truth: list[dict[str, Any]], delays: dict[int, float], counts: Counts, window_min: int
+    spikes: Mapping[tuple[str, Any], dict[str, Any]],
+    truth: list[dict[str, Any]],
+    delays: dict[int, float],
+    counts: Counts,
+    window_min: int,
 ) -> dict[str, Any]:
     """The target read literally on the data: spikes of at least 2x whose short windows held at
     least 30 posts on average (the manifest's own figure is the expected volume)."""
-    ratio = {(e, s["start"]): s["ratio"] for e, info in manifest["entities"].items() for s in info["spikes"]}
     chosen = []
     for index, spike in enumerate(truth):
         minutes = counts.get(spike["entity"], {})
         span = range(int(spike["start"]), int(spike["end"]), MINUTE)
         per_window = window_min * sum(minutes.get(m, (0, 0))[1] for m in span) / max(len(span), 1)
-        if qualifies(ratio.get((spike["entity"], spike["start"]), 0.0), per_window):
+        meta = spikes.get((spike["entity"], spike["start"]))
+        if qualifies(meta["ratio"] if meta else 0.0, per_window):
             chosen.append(index)
     hit = [i for i in chosen if i in delays]
     return {
@@ -167,6 +172,7 @@ def _observed_volume_recall(
 
 def _by_manifest(
     manifest: dict[str, Any],
+    spikes: Mapping[tuple[str, Any], dict[str, Any]],
     truth: list[dict[str, Any]],
     delays: dict[int, float],
     false: list[Transition],
@@ -174,11 +180,10 @@ def _by_manifest(
     window_s: int,
 ) -> dict[str, Any]:
     """Target-specific figures: recall on qualifying spikes, false alerts per week on stationary kinds."""
-    meta = {(e, s["start"]): s for e, info in manifest["entities"].items() for s in info["spikes"]}
     targeted = [
         i
         for i, s in enumerate(truth)
-        if (m := meta.get((s["entity"], s["start"]))) and qualifies(m["ratio"], m["posts_per_5min"])
+        if (m := spikes.get((s["entity"], s["start"]))) and qualifies(m["ratio"], m["posts_per_5min"])
     ]
     hit = [delays[i] for i in targeted if i in delays]
     kinds: dict[str, list[str]] = defaultdict(list)

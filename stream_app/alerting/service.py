@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from exporters.queries import list_entities
+from exporters.queries import aggregate_key, list_entities
 from schemas.models import Alert
 from stream_app.alerting.detector import MINUTE, DetectorParams, EntityState, SpikeDetector, Transition
 from stream_app.alerting.explain import build_alert
@@ -159,7 +159,7 @@ class AlertService:
         out = []
         for start in range(first, closed + MINUTE, READ_CHUNK_MIN * MINUTE):
             end = min(closed, start + (READ_CHUNK_MIN - 1) * MINUTE)
-            buckets = await self.counts.range_counts(f"ent:{entity}", start, end)
+            buckets = await self.counts.range_counts(aggregate_key(entity), start, end)
             for minute in range(start, end + MINUTE, MINUTE):
                 counts = buckets.get(minute, Counts())
                 transition = detector.step(entity, state, minute, counts.negative, counts.volume)
