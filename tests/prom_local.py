@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from stream_app.infra.kafka_local import free_port
-from tests.receivers import start_until_ready
+from tests.receivers import LocalServer, start_until_ready
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = sorted((REPO / "deploy" / "prometheus" / "rules").glob("*.yml"))
@@ -37,18 +35,12 @@ def dashboard_queries(rate_interval: str = "1m") -> list[tuple[str, str]]:
     return [(title, expr.replace("$__rate_interval", rate_interval).replace("$entity", ".*")) for title, expr in found]
 
 
-class LocalPrometheus:
+class LocalPrometheus(LocalServer):
     def __init__(self, workdir: Path, targets: list[str], interval: str = "1s", bearer_token: str = "") -> None:
-        self.workdir = workdir
+        super().__init__(workdir)
         self.targets = targets
         self.interval = interval
         self.bearer_token = bearer_token
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> LocalPrometheus:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -75,11 +67,6 @@ class LocalPrometheus:
         ]
         self.process = start_until_ready(command, self.workdir / "prometheus.log", f"{self.url}/-/ready", 60)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(20)
 
     def query_range(self, expr: str, seconds: float, step: str = "1s") -> list[dict[str, Any]]:
         end = time.time()

@@ -73,25 +73,37 @@ def start_until_ready(command: list[str], log: Path, ready_url: str, timeout: fl
     raise TimeoutError(log.read_text())
 
 
-def alertmanager_binary() -> str | None:
-    return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+class LocalServer:
+    """A server binary run from a test on a free loopback port; subclasses start it in `__enter__`."""
 
-
-class LocalAlertmanager:
-    """Alertmanager with one webhook receiver, grouping by alert so each notification is one alert."""
-
-    def __init__(self, workdir: Path, webhook_url: str) -> None:
-        binary = alertmanager_binary()
-        assert binary, "prometheus-alertmanager is not installed (scripts/setup installs it)"
-        self.binary = binary
+    def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.port = free_port()
-        self.webhook_url = webhook_url
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(20)
+
+
+def alertmanager_binary() -> str | None:
+    return shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+
+
+class LocalAlertmanager(LocalServer):
+    """Alertmanager with one webhook receiver, grouping by alert so each notification is one alert."""
+
+    def __init__(self, workdir: Path, webhook_url: str) -> None:
+        super().__init__(workdir)
+        binary = alertmanager_binary()
+        assert binary, "prometheus-alertmanager is not installed (scripts/setup installs it)"
+        self.binary = binary
+        self.webhook_url = webhook_url
 
     def __enter__(self) -> LocalAlertmanager:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -118,11 +130,6 @@ class LocalAlertmanager:
         ]
         self.process = start_until_ready(command, self.workdir / "alertmanager.log", f"{self.url}/-/ready", 30)
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
 
     def alerts(self) -> list[dict[str, Any]]:
         with urllib.request.urlopen(f"{self.url}/api/v2/alerts", timeout=5) as response:

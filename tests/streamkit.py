@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -52,16 +54,6 @@ def drain(bootstrap: str, topic: str, expected: int, timeout: float = 180.0, set
     return out
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, log: Callable[[], str] = lambda: "") -> None:
-    """Poll `predicate` until true; on timeout fail, saying what was awaited (and a log tail)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}\n{log()}")
-
-
 T = TypeVar("T")
 
 
@@ -75,6 +67,22 @@ def settle(read: Callable[[], T], done: Callable[[T], bool], timeout: float = 30
         time.sleep(0.3)
         value = read()
     return value
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, log: Callable[[], str] = lambda: "") -> None:
+    """Poll `predicate` until true; on timeout fail, saying what was awaited (and a log tail)."""
+    if not settle(predicate, bool, timeout):
+        raise AssertionError(f"timed out waiting for {what}\n{log()}")
+
+
+def http_get(url: str, token: str | None = None) -> tuple[int, bytes]:
+    """GET with an optional bearer token; an error status is returned, not raised."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
+            return int(response.status), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
 def same_volumes(actual: dict[tuple[str, int], Counts], expected: dict[tuple[str, int], Counts]) -> bool:
@@ -133,6 +141,7 @@ def assert_counts_equal(actual: dict[tuple[str, int], Counts], expected: dict[tu
 __all__ = [
     "assert_counts_equal",
     "drain",
+    "http_get",
     "minute_of",
     "oracle_from_scored",
     "produce",

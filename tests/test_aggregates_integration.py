@@ -21,18 +21,15 @@ from stream_app.pipeline.counts import CountedRecord, recompute
 from stream_app.pipeline.entities import WatchList
 from stream_app.pipeline.process import aggregate_keys
 from tests.conftest import settings_from
-from tests.streamkit import drain, produce, same_volumes, settle
+from tests.streamkit import drain, http_get, produce, same_volumes, settle
 
 pytestmark = pytest.mark.integration
 WATCHLIST = Path(__file__).resolve().parents[1] / "deploy" / "watchlist" / "demo.yaml"
 
 
 def _get(port: str, path: str) -> tuple[int, dict]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    status, body = http_get(f"http://127.0.0.1:{port}{path}")
+    return status, json.loads(body)
 
 
 def test_entity_windows_stay_exact_through_crash_restart_and_scale_out(stack_env, worker_factory):

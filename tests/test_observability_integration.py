@@ -19,21 +19,12 @@ from stream_app.infra.kafka_local import free_port
 from stream_app.kafka_admin import create_topics
 from tests.conftest import REPO, settings_from
 from tests.prom_local import LocalPrometheus, dashboard_queries
-from tests.streamkit import drain, produce, wait_for
+from tests.streamkit import drain, http_get, produce, wait_for
 
 pytestmark = pytest.mark.integration
 WATCHLIST = REPO / "deploy" / "watchlist" / "demo.yaml"
 ARTIFACTS = REPO / "test-artifacts"
 TOKEN = "t0ken-for-the-test"
-
-
-def http_status(url: str, token: str | None = None) -> int:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as exc:
-        return exc.code
 
 
 def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_factory, tmp_path):
@@ -54,9 +45,9 @@ def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_fac
     port = worker.env["SM_WEB_PORT"]
 
     base = f"http://127.0.0.1:{port}"
-    assert [http_status(f"{base}{path}") for path in ("/metrics", "/overview", "/alerts")] == [401, 401, 401]
-    assert [http_status(f"{base}{path}") for path in ("/healthz", "/readyz", "/dashboard")] == [200, 200, 200]
-    assert http_status(f"{base}/metrics", TOKEN) == 200
+    assert [http_get(f"{base}{path}")[0] for path in ("/metrics", "/overview", "/alerts")] == [401, 401, 401]
+    assert [http_get(f"{base}{path}")[0] for path in ("/healthz", "/readyz", "/dashboard")] == [200, 200, 200]
+    assert http_get(f"{base}/metrics", TOKEN)[0] == 200
 
     with LocalPrometheus(tmp_path / "prometheus", [f"127.0.0.1:{port}"], bearer_token=TOKEN) as prometheus:
         # Event time ends now, mid-spike, so the alert is still firing while we look.
