@@ -34,27 +34,39 @@ def tweet_texts(n: int) -> list[str]:
     return texts[:n]
 
 
-def time_runs(
-    fn: Callable[[list[str]], Any], texts: list[str], batch: int, runs: int, progress: Progress, label: str
-) -> dict[str, float]:
-    """Median throughput over `runs`, plus median per-batch latency."""
-    throughputs, latencies = [], []
-    task = progress.add_task(f"{label} bs={batch}", total=runs)
-    fn(texts[: max(batch, 8)])  # warm-up
+def one_pass(fn: Callable[[list[str]], Any], texts: list[str], batch: int) -> tuple[float, float]:
+    """Throughput of one pass over `texts`, and its median per-batch latency."""
+    per_batch = []
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        t0 = time.perf_counter()
+        fn(texts[i : i + batch])
+        per_batch.append(time.perf_counter() - t0)
+    return len(texts) / (time.perf_counter() - start), statistics.median(per_batch)
+
+
+def time_interleaved(
+    engines: dict[str, Callable[[list[str]], Any]], texts: list[str], batch: int, runs: int, progress: Progress
+) -> dict[str, dict[str, Any]]:
+    """Each run times every engine back to back, so the speed-up of one run compares passes a
+    second or two apart; on a shared machine whose speed drifts by tens of percent over minutes,
+    the median of those per-run ratios is far steadier than a ratio of two separate medians."""
+    passes: dict[str, list[tuple[float, float]]] = {name: [] for name in engines}
+    task = progress.add_task(f"bs={batch}", total=runs)
+    for fn in engines.values():
+        fn(texts[: max(batch, 8)])  # warm-up
     for _ in range(runs):
-        per_batch = []
-        start = time.perf_counter()
-        for i in range(0, len(texts), batch):
-            t0 = time.perf_counter()
-            fn(texts[i : i + batch])
-            per_batch.append(time.perf_counter() - t0)
-        throughputs.append(len(texts) / (time.perf_counter() - start))
-        latencies.append(statistics.median(per_batch))
+        for name, fn in engines.items():
+            passes[name].append(one_pass(fn, texts, batch))
         progress.advance(task)
     return {
-        "texts_per_s": statistics.median(throughputs),
-        "batch_latency_ms": statistics.median(latencies) * 1e3,
-        "runs": runs,
+        name: {
+            "texts_per_s": statistics.median(tp for tp, _ in rows),
+            "batch_latency_ms": statistics.median(lat for _, lat in rows) * 1e3,
+            "runs": runs,
+            "per_run_texts_per_s": [round(tp, 1) for tp, _ in rows],
+        }
+        for name, rows in passes.items()
     }
 
 
@@ -107,13 +119,18 @@ def run_bench(
         engines[f"onnx-{classifier.provider}-{classifier.precision}"] = classifier.classify
     engines["pytorch-pipeline-fp32"] = torch_pipeline(checkpoint, threads)
     with Progress(console=console) as progress:
-        # Interleave engines per batch size so drift on a noisy machine hits both alike.
         for batch in batch_sizes:
-            for name, fn in engines.items():
-                results["engines"].setdefault(name, {})[str(batch)] = time_runs(fn, texts, batch, runs, progress, name)
+            for name, row in time_interleaved(engines, texts, batch, runs, progress).items():
+                results["engines"].setdefault(name, {})[str(batch)] = row
     baseline = results["engines"]["pytorch-pipeline-fp32"]
     results["speedup_vs_pytorch"] = {
-        name: {b: rows[b]["texts_per_s"] / baseline[b]["texts_per_s"] for b in rows}
+        name: {
+            b: statistics.median(
+                mine / theirs
+                for mine, theirs in zip(rows[b]["per_run_texts_per_s"], baseline[b]["per_run_texts_per_s"], strict=True)
+            )
+            for b in rows
+        }
         for name, rows in results["engines"].items()
         if name != "pytorch-pipeline-fp32"
     }
@@ -153,6 +170,8 @@ def render_markdown(results: dict[str, Any]) -> str:
             + " |"
         )
     lines += [
+        "",
+        "Speed-up = the median over runs of (engine texts/s ÷ pipeline texts/s) within one run.",
         "",
         "| speed-up vs PyTorch pipeline | " + " | ".join(f"bs={b}" for b in batches) + " |",
         "|---|" + "---:|" * len(batches),

@@ -112,3 +112,30 @@ def test_fp16_only_directory_derives_int8_at_load(tiny_export, tmp_path, monkeyp
     reference = OnnxClassifier(result.out, provider="cpu", precision="fp32")
     agree = (derived.probabilities(texts).argmax(1) == reference.probabilities(texts).argmax(1)).mean()
     assert agree >= 0.99
+
+
+def test_cpu_int8_file_splits_skip_layer_norm_exactly(tiny_export, tmp_path):
+    """The CPU rewrite removes every SkipLayerNormalization and changes no FP32 output."""
+    import onnx
+    import onnxruntime as ort
+
+    from stream_app.engine.precision import split_skip_layer_norm
+
+    result, _ = tiny_export
+    int8_ops = {n.op_type for n in onnx.load(str(result.out / "model.int8.onnx")).graph.node}
+    assert "SkipLayerNormalization" not in int8_ops and "LayerNormalization" in int8_ops
+
+    fused = onnx.load(str(result.out / "model.fp32.onnx"))
+    assert split_skip_layer_norm(fused) == result.fused_ops["SkipLayerNormalization"]
+    onnx.save(fused, str(tmp_path / "split.onnx"))
+    rng = np.random.default_rng(1)
+    feeds = {
+        "input_ids": rng.integers(5, 40, (4, 20)),
+        "attention_mask": np.ones((4, 20), dtype=np.int64),
+        "token_type_ids": np.zeros((4, 20), dtype=np.int64),
+    }
+    outputs = [
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["logits"], feeds)[0]
+        for path in (result.out / "model.fp32.onnx", tmp_path / "split.onnx")
+    ]
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)

