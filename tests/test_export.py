@@ -139,3 +139,13 @@ def test_cpu_int8_file_splits_skip_layer_norm_exactly(tiny_export, tmp_path):
         for path in (result.out / "model.fp32.onnx", tmp_path / "split.onnx")
     ]
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
+
+
+def test_an_explicit_model_file_is_loaded_as_given(tiny_export):
+    """The A/B bench's hook: `model_file` is used instead of the derived file for the precision."""
+    from stream_app.engine.onnx_classifier import OnnxClassifier
+
+    result, texts = tiny_export
+    explicit = OnnxClassifier(result.out, provider="cpu", precision="int8", model_file=result.out / "model.fp32.onnx")
+    fp32 = OnnxClassifier(result.out, provider="cpu", precision="fp32")
+    np.testing.assert_allclose(explicit.probabilities(texts[:20]), fp32.probabilities(texts[:20]), atol=1e-6)

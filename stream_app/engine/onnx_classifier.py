@@ -57,6 +57,7 @@ class OnnxClassifier:
         max_length: int = 128,
         precision: str | None = None,
         spin: bool = True,
+        model_file: Path | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -65,7 +66,9 @@ class OnnxClassifier:
         self.labels: list[str] = meta["labels"]
         chosen = choose_provider(provider, ort.get_available_providers())
         self.precision = precision or ("fp16" if chosen == "cuda" else "int8")
-        model_file = resolve_model_file(model_dir, self.precision)
+        # An explicit file (an A/B bench's variant) skips the derivation; the directory still
+        # supplies the tokenizer and labels.
+        model_file = model_file or resolve_model_file(model_dir, self.precision)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = intra_op_threads
