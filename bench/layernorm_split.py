@@ -21,7 +21,7 @@ from rich.progress import track
 
 from bench.engine_bench import one_pass, tweet_texts
 from stream_app.engine.onnx_classifier import OnnxClassifier
-from stream_app.engine.precision import resolve_model_file, split_skip_layer_norm
+from stream_app.engine.precision import quantize_int8, resolve_model_file
 
 
 def main() -> None:
@@ -34,17 +34,10 @@ def main() -> None:
     texts = tweet_texts(512)
     split = OnnxClassifier(args.model, provider="cpu")
     with tempfile.TemporaryDirectory() as tmp:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
         fused_file = Path(tmp) / "model.int8.fused.onnx"
-        quantize_dynamic(
-            str(resolve_model_file(args.model, "fp32")),
-            str(fused_file),
-            weight_type=QuantType.QInt8,
-            per_channel=True,
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
-        assert split_skip_layer_norm(onnx.load(str(fused_file))) > 0, "nothing to split in this model"
+        quantize_int8(resolve_model_file(args.model, "fp32"), fused_file, split_layer_norm=False)
+        fused_ops = {node.op_type for node in onnx.load(str(fused_file)).graph.node}
+        assert "SkipLayerNormalization" in fused_ops, "nothing to split in this model"
         fused = OnnxClassifier(args.model, provider="cpu", precision="int8", model_file=fused_file)
     for batch in [int(b) for b in args.batch_sizes.split(",")]:
         split.classify(texts[:batch])

@@ -97,8 +97,9 @@ def split_skip_layer_norm(model: onnx.ModelProto) -> int:
     return rewritten
 
 
-def quantize_int8(src_fp32: Path, dst: Path) -> None:
-    """Dynamic per-channel INT8 weights for the CPU provider, then the CPU-only graph rewrite."""
+def quantize_int8(src_fp32: Path, dst: Path, split_layer_norm: bool = True) -> None:
+    """Dynamic per-channel INT8 weights for the CPU provider, then the CPU-only graph rewrite
+    (`split_layer_norm=False` keeps the fused op, for `bench/layernorm_split.py`)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -109,6 +110,8 @@ def quantize_int8(src_fp32: Path, dst: Path) -> None:
         per_channel=True,
         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
     )
+    if not split_layer_norm:
+        return
     model = onnx.load(str(dst))
     if split_skip_layer_norm(model):
         onnx.save(model, str(dst))
