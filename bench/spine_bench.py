@@ -6,6 +6,8 @@
    with entity aggregation (watch-list + dynamic entities), to price the aggregates.
 3. Latency: records are produced at a steady rate below capacity; the k-th record's
    latency is when Redis's total volume first reaches k minus when record k was produced.
+4. Steady-state cost: at a quarter of capacity, each configuration's CPU per message
+   (worker plus Redis server), paired run by run: the aggregation's overhead as a share.
 
     python bench/spine_bench.py --records 3000 --repeats 3
 
@@ -142,6 +144,17 @@ def drain_once(
         worker.wait(30)
 
 
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a live process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_s(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def source_volume(client: redis.Redis, prefix: str) -> int:
     """Records counted so far: the per-source aggregates only (each record is in exactly one)."""
     total = 0
@@ -182,6 +195,7 @@ def latency_run(
         wait_volume(client, tag, len(warm), timeout=180)
         steady = feed(int(rate * seconds), seed=2)
         ops_before = client.info("stats")["total_commands_processed"]
+        cpu_before = process_cpu_s(worker.pid), redis_cpu_s(client)
         produced_at: list[float] = []
         seen: list[tuple[float, int]] = []
         stop = threading.Event()
@@ -211,6 +225,7 @@ def latency_run(
             time.sleep(0.05)
         stop.set()
         watcher.join()
+        worker_cpu, server_cpu = process_cpu_s(worker.pid) - cpu_before[0], redis_cpu_s(client) - cpu_before[1]
         elapsed = seen[-1][0] - start
         ops = client.info("stats")["total_commands_processed"] - ops_before
         latencies = sorted(
@@ -223,11 +238,44 @@ def latency_run(
             "p50_ms": 1000 * latencies[len(latencies) // 2],
             "p99_ms": 1000 * latencies[max(0, int(len(latencies) * 0.99) - 1)],
             "redis_commands_per_s": ops / elapsed,
+            "worker_cpu_ms_per_msg": 1000 * worker_cpu / len(steady),
+            "redis_cpu_ms_per_msg": 1000 * server_cpu / len(steady),
         }
     finally:
         worker.terminate()
         worker.wait(30)
         producer.close()
+
+
+def steady_cost(
+    kafka: LocalKafka,
+    redis_server: LocalRedis,
+    rate: float,
+    args: argparse.Namespace,
+    configs: dict[str, dict[str, str]],
+    workdir: Path,
+    console: Console,
+) -> dict[str, Any]:
+    """The aggregation's cost at a steady rate, as CPU per message (worker plus Redis), each
+    configuration right after the other. A drained backlog prices it badly: the alert
+    detector then steps through minutes of event time in one burst."""
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
+    for repeat in range(args.steady_repeats):
+        for name, extra in configs.items():
+            row = latency_run(
+                kafka, redis_server, rate, args.latency_seconds, extra, workdir / f"s-{name}{repeat}", console
+            )
+            cpu[name].append(row["worker_cpu_ms_per_msg"] + row["redis_cpu_ms_per_msg"])
+        console.print(f"steady {repeat + 1}: " + ", ".join(f"{n} {v[-1]:.2f} CPU ms/msg" for n, v in cpu.items()))
+    if not args.steady_repeats:
+        return {}
+    return {
+        "rate_msgs_per_s": rate,
+        "cpu_ms_per_msg": {name: statistics.median(values) for name, values in cpu.items()},
+        "per_repeat_cpu_ms_per_msg": cpu,
+        "aggregation_cpu_overhead": 1
+        - statistics.median(c / w for c, w in zip(cpu["counts_only"], cpu["with_entities"], strict=True)),
+    }
 
 
 def main() -> None:
@@ -236,6 +284,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-seconds", type=float, default=30)
     parser.add_argument("--latency-loads", default="0.25,0.5", help="Shares of the measured capacity")
+    parser.add_argument("--steady-repeats", type=int, default=3, help="Paired steady-state CPU runs (0: none)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     args = parser.parse_args()
     console = Console()
@@ -294,6 +343,9 @@ def main() -> None:
             }
             for load in (float(x) for x in args.latency_loads.split(","))
         ]
+        result["steady_state"] = steady_cost(
+            kafka, redis_server, 0.25 * result["e2e_with_entities_msgs_per_s"], args, configs, workdir, console
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "spine_bench.json").write_text(json.dumps(result, indent=2))
     console.print(result)
