@@ -98,6 +98,16 @@ def worker_env(
     }
 
 
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "stream_app.cli", "worker"],
+        env=env,
+        cwd=REPO,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
 def drain_once(
     kafka: LocalKafka,
     redis_server: LocalRedis,
@@ -119,10 +129,7 @@ def drain_once(
     producer.flush()
     producer.close()
     client = redis.Redis.from_url(redis_server.url)
-    log = (workdir / f"{tag}.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "stream_app.cli", "worker"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-    )
+    worker = start_worker(env, workdir / f"{tag}.log")
     try:
         with Progress(console=console, transient=True) as progress:
             task = progress.add_task(f"draining ({tag})", total=len(backlog))
@@ -182,10 +189,7 @@ def latency_run(
     live = load_settings(**{k[3:].lower(): v for k, v in env.items() if k.startswith("SM_") and k != "SM_LOCAL_CACHE"})
     create_topics(live)
     client = redis.Redis.from_url(redis_server.url)
-    log = (workdir / f"{tag}.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "stream_app.cli", "worker"], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-    )
+    worker = start_worker(env, workdir / f"{tag}.log")
     producer = KafkaProducer(bootstrap_servers=kafka.bootstrap, linger_ms=0, acks=1)
     try:
         warm = feed(20, seed=3)
@@ -259,6 +263,8 @@ def steady_cost(
     """The aggregation's cost at a steady rate, as CPU per message (worker plus Redis), each
     configuration right after the other. A drained backlog prices it badly: the alert
     detector then steps through minutes of event time in one burst."""
+    if not args.steady_repeats:
+        return {}
     cpu: dict[str, list[float]] = {name: [] for name in configs}
     for repeat in range(args.steady_repeats):
         for name, extra in configs.items():
@@ -267,8 +273,6 @@ def steady_cost(
             )
             cpu[name].append(row["worker_cpu_ms_per_msg"] + row["redis_cpu_ms_per_msg"])
         console.print(f"steady {repeat + 1}: " + ", ".join(f"{n} {v[-1]:.2f} CPU ms/msg" for n, v in cpu.items()))
-    if not args.steady_repeats:
-        return {}
     return {
         "rate_msgs_per_s": rate,
         "cpu_ms_per_msg": {name: statistics.median(values) for name, values in cpu.items()},
