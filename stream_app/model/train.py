@@ -42,6 +42,10 @@ class TrainConfig:
     holdout_fraction: float = 0.1
     dev_cap: int = 400
     per_file_cap: dict[str, int] = field(default_factory=dict)
+    # Oversampling: a file's training rows enter this many times (fractions sample the rest).
+    per_file_weight: dict[str, float] = field(default_factory=dict)
+    # Whole files used only for checkpoint selection (e.g. tweeteval_val), never trained on.
+    dev_files: list[Path] = field(default_factory=list)
     evals: int = 4
     max_minutes: float | None = None
     balance_classes: bool = False
@@ -74,10 +78,22 @@ def load_splits(config: TrainConfig) -> tuple[list[Example], dict[str, list[Exam
         rng.shuffle(file_train)
         rng.shuffle(file_dev)  # files are often sorted by label; a capped dev set must mix them
         cap = config.per_file_cap.get(path.stem)
-        train.extend(file_train[:cap] if cap else file_train)
+        chosen = file_train[:cap] if cap else file_train
+        train.extend(oversample(chosen, config.per_file_weight.get(path.stem, 1.0), rng))
         dev[path.stem] = file_dev[: config.dev_cap]
+    for path in config.dev_files:
+        examples, _ = read_labelled_csv(path)
+        dev[path.stem] = [e for e in examples if e.text]
     rng.shuffle(train)
     return train, dev
+
+
+def oversample(examples: Sequence[Example], weight: float, rng: random.Random) -> list[Example]:
+    """`weight` copies of the rows: whole copies, then a random sample for the fraction."""
+    whole = int(weight)
+    out = list(examples) * whole
+    out.extend(rng.sample(list(examples), round((weight - whole) * len(examples))))
+    return out
 
 
 def length_bucketed_batches(examples: Sequence[Example], batch_size: int, rng: random.Random) -> list[list[Example]]:
@@ -165,6 +181,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
             scheduler.step()
             optimizer.zero_grad()
             progress.update(task, advance=1, description=f"loss {loss.item():.3f}")
+            if step % 100 == 0 and not progress.console.is_terminal:  # a background run's log shows progress
+                elapsed = time.monotonic() - started
+                log.info("step %d/%d loss %.3f %.0fs elapsed", step, total_steps, loss.item(), elapsed)
             out_of_time = config.max_minutes is not None and time.monotonic() - started > config.max_minutes * 60
             if step in eval_at or out_of_time:
                 dev = evaluate()
@@ -187,6 +206,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 break
     settings = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()}
     settings["data"] = [str(p) for p in config.data]
+    settings["dev_files"] = [str(p) for p in config.dev_files]
     summary = {
         "best": best,
         "train_examples": len(train_set),
