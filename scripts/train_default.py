@@ -49,7 +49,9 @@ PROFILES = {
 DEV_FILES = ["tweeteval_val.csv", "sst2_dev.csv"]
 
 
-def config_for(profile: str, data_dir: Path, out: Path, max_minutes: float, epochs: float) -> TrainConfig:
+def config_for(
+    profile: str, data_dir: Path, out: Path, max_minutes: float, epochs: float, threads: int | None = None
+) -> TrainConfig:
     mix = PROFILES[profile]
     dev = [name for name in DEV_FILES if profile == "full" or name.removesuffix(".csv") != "sst2_dev"]
     return TrainConfig(
@@ -66,6 +68,7 @@ def config_for(profile: str, data_dir: Path, out: Path, max_minutes: float, epoc
         evals=6,
         balance_classes=True,
         max_minutes=max_minutes,
+        threads=threads,
     )
 
 
@@ -76,9 +79,10 @@ def main() -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--epochs", type=float, default=1.2)
     parser.add_argument("--max-minutes", type=float, default=100)
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy shared host)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    config = config_for(args.profile, args.data_dir, args.out, args.max_minutes, args.epochs)
+    config = config_for(args.profile, args.data_dir, args.out, args.max_minutes, args.epochs, args.threads)
     print(train(config)["best"])
 
 

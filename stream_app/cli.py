@@ -124,15 +124,34 @@ def generate(
 
 
 @app.command()
-def score(texts: Annotated[list[str] | None, typer.Argument()] = None) -> None:
-    """Label texts given as arguments, or one per line on stdin."""
+def score(
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts; one per line on stdin when none")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: SM_MODEL_DIR)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+) -> None:
+    """Label texts. Exactly one output line per input, never wrapped, so scripts can zip them."""
     from stream_app.engine.onnx_classifier import OnnxClassifier
 
     config = settings()
     lines = texts or [line.rstrip("\n") for line in sys.stdin]
-    classifier = OnnxClassifier(config.model_dir, config.provider, config.intra_op_threads, config.max_length)
-    for text, result in zip(lines, classifier.classify(lines), strict=True):
-        console.print(f"{result.label:<8} {result.score:+.3f}  {text}", markup=False, highlight=False)
+    classifier = OnnxClassifier(
+        model or config.model_dir,
+        config.provider,
+        config.intra_op_threads,
+        config.max_length,
+        long_text=config.long_text,
+    )
+    out = sys.stdout
+    for start in range(0, len(lines), 256):
+        chunk = lines[start : start + 256]
+        for text, result in zip(chunk, classifier.classify(chunk), strict=True):
+            if as_json:
+                record = {"label": result.label, "score": result.score, "probabilities": result.probabilities}
+                out.write(orjson.dumps(record).decode() + "\n")
+            else:
+                flat = " ".join(text.split())  # an argument may hold newlines; the output line may not
+                out.write(f"{result.label:<8} {result.score:+.3f}  {flat}\n")
+    out.flush()
 
 
 @app.command()

@@ -96,7 +96,8 @@ def evaluate_cmd(
             else np.zeros((0, 3), dtype=np.float32)
         )
         gold = np.array([e.label for e in examples], dtype=np.int64)
-        report = score_predictions(gold, decide(probs, binary), [0, 2] if binary else [0, 1, 2])
+        decisions = decide(probs, binary, classifier.calibration.offsets)
+        report = score_predictions(gold, decisions, [0, 2] if binary else [0, 1, 2])
         _print_report(path.stem, report)
         results[path.stem] = {**report.as_json(), "binary": binary}
     if json_out:
@@ -111,6 +112,45 @@ def evaluate_cmd(
                 indent=2,
             )
         )
+
+
+@model_app.command("calibrate")
+def calibrate_cmd(
+    model: Annotated[Path, typer.Option(help="Model directory; calibration.json is written into it")],
+    data: Annotated[list[Path], typer.Option(help="Dev text,label CSV (never a test set); repeat")],
+    provider: str = "cpu",
+) -> None:
+    """Fit temperature, bias and decision offsets on dev data; the engine applies them at load."""
+    from stream_app.engine.calibration import CALIBRATION_FILE
+    from stream_app.engine.onnx_classifier import OnnxClassifier
+    from stream_app.model.calibrate import DevSet, fit
+
+    stale = model / CALIBRATION_FILE
+    if stale.exists():
+        stale.unlink()  # fit on raw logits, never on top of an older calibration
+    classifier = OnnxClassifier(model, provider=provider)  # type: ignore[arg-type]
+    sets: dict[str, DevSet] = {}
+    for path in data:
+        examples, binary = read_labelled_csv(path)
+        texts = [e.text for e in examples]
+        logits = np.concatenate([classifier.logits(texts[i : i + 256]) for i in range(0, len(texts), 256)])
+        sets[path.stem] = DevSet(logits, np.array([e.label for e in examples], dtype=np.int64), binary)
+    calibration = fit(sets)
+    calibration.save(model)
+    table = Table(title=f"T={calibration.temperature} bias={calibration.bias} offsets={calibration.offsets}")
+    for column in ("set", "macro-F1 raw", "calibrated", "neg recall raw", "calibrated"):
+        table.add_column(column)
+    for stem, row in calibration.report["per_set"].items():
+        raw, cal = row["raw"], row["calibrated"]
+        table.add_row(
+            stem,
+            f"{raw['macro_f1']:.4f}",
+            f"{cal['macro_f1']:.4f}",
+            f"{raw['negative_recall']:.4f}",
+            f"{cal['negative_recall']:.4f}",
+        )
+    console.print(table)
+    console.print({"p_negative ECE (pooled dev)": calibration.report["p_negative_ece_pooled"]})
 
 
 @model_app.command("split")

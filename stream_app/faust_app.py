@@ -164,7 +164,12 @@ def alerting(
 def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics) -> Wiring:
     """The real thing: ONNX model behind the async runner, Redis store, Kafka publisher."""
     classifier = OnnxClassifier(
-        settings.model_dir, settings.provider, settings.intra_op_threads, settings.max_length, spin=settings.ort_spin
+        settings.model_dir,
+        settings.provider,
+        settings.intra_op_threads,
+        settings.max_length,
+        spin=settings.ort_spin,
+        long_text=settings.long_text,
     )
     runner = InferenceRunner(classifier, settings.inference_queue_depth, on_stage=metrics.stage_done)
     store = RedisAggregateStore(

@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     intra_op_threads: int = Field(0, ge=0, description="0 lets onnxruntime decide")
     ort_spin: bool = Field(False, description="Let idle onnxruntime threads spin (faster alone, greedier when shared)")
     max_length: int = Field(128, ge=8, le=512)
+    long_text: Literal["head", "head_tail", "chunks"] = Field(
+        "head_tail", description="How texts over max_length tokens are read (see stream_app/engine/tokenize.py)"
+    )
     batch_max_size: int = Field(64, ge=1)
     batch_max_wait_s: float = Field(0.05, gt=0)
     max_text_chars: int = Field(10_000, ge=1, description="Longer texts are dead-lettered")

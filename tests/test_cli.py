@@ -112,3 +112,22 @@ def test_generate_then_replay_into_kafka(kafka, tmp_path):
     assert f"sent {len(posts)} records" in replayed.stdout
     received = drain(kafka.bootstrap, topic, len(posts), timeout=60, settle=1)
     assert sorted(r["id"] for r in received) == sorted(json.loads(p)["id"] for p in posts)
+
+
+def test_score_json_matches_the_engine_and_plain_output_is_one_line_per_input(model_dir):
+    from stream_app.engine.onnx_classifier import OnnxClassifier
+
+    texts = ["I absolutely love it", "Terrible, broken on day one", "a line\nwith a newline " + "long " * 80]
+    result = cli("score", "--json", *texts)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    expected = OnnxClassifier(model_dir, provider="cpu").classify(texts)
+    assert [r["label"] for r in rows] == [e.label for e in expected]
+    for row, sentiment in zip(rows, expected, strict=True):
+        assert set(row) == {"label", "score", "probabilities"}
+        assert row["score"] == pytest.approx(sentiment.score, abs=1e-6)
+        assert row["probabilities"] == pytest.approx(sentiment.probabilities, abs=1e-6)
+    narrow = cli("score", "--model", str(model_dir), *texts, env={"COLUMNS": "20"})
+    assert narrow.returncode == 0, narrow.stderr
+    assert len(narrow.stdout.splitlines()) == len(texts)
+    assert [line.split()[0] for line in narrow.stdout.splitlines()] == [e.label for e in expected]

@@ -12,8 +12,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from stream_app.engine.calibration import Calibration
 from stream_app.engine.precision import resolve_model_file
-from stream_app.engine.tokenize import BucketingTokenizer, EncodedSlice
+from stream_app.engine.tokenize import BucketingTokenizer, EncodedSlice, LongText, merge_windows
 from stream_app.engine.types import Sentiment
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,6 @@ def choose_provider(requested: Provider, available: Sequence[str]) -> str:
     return "cuda"
 
 
-def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
-
-
 class OnnxClassifier:
     """Implements `Classifier`. Split into tokenize / forward / postprocess so the async
     runner can overlap tokenizing one batch with the forward pass of the previous one."""
@@ -58,6 +53,7 @@ class OnnxClassifier:
         precision: str | None = None,
         spin: bool = True,
         model_file: Path | None = None,
+        long_text: LongText = "head_tail",
     ) -> None:
         import onnxruntime as ort
 
@@ -80,7 +76,9 @@ class OnnxClassifier:
         active = self._session.get_providers()[0]
         self.provider = "cuda" if active == "CUDAExecutionProvider" else "cpu"
         self._input_names = {i.name for i in self._session.get_inputs()}
-        self.tokenizer = BucketingTokenizer.from_dir(model_dir, max_length)
+        self.tokenizer = BucketingTokenizer.from_dir(model_dir, max_length, long_text=long_text)
+        # Applied here, at load, so `score`, `model evaluate` and the worker see the same numbers.
+        self.calibration = Calibration.load(model_dir)
         self.info = ModelInfo(
             name=str(meta.get("name", model_dir.name)),
             version=str(meta.get("version", "0")),
@@ -116,10 +114,20 @@ class OnnxClassifier:
         return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
 
     def postprocess(self, count: int, results: list[tuple[EncodedSlice, npt.NDArray[np.float32]]]) -> list[Sentiment]:
-        probs = np.zeros((count, len(self.labels)), dtype=np.float32)
-        for piece, logits in results:
-            probs[piece.positions] = softmax(logits)
-        return [Sentiment.from_probabilities(row.tolist()) for row in probs]
+        probs = self._merge(count, results)
+        labels = self.calibration.decide(probs)
+        return [
+            Sentiment.from_probabilities(row.tolist(), int(label)) for row, label in zip(probs, labels, strict=True)
+        ]
+
+    def _merge(
+        self, count: int, results: list[tuple[EncodedSlice, npt.NDArray[np.float32]]]
+    ) -> npt.NDArray[np.float32]:
+        """Calibrated probabilities per text (a long text's windows averaged)."""
+        calibrated = [(piece, self.calibration.probabilities(logits)) for piece, logits in results]
+        if not calibrated:
+            return np.zeros((count, len(self.labels)), dtype=np.float32)
+        return merge_windows(count, calibrated)
 
     def classify(self, texts: Sequence[object]) -> list[Sentiment]:
         if not texts:
@@ -127,8 +135,12 @@ class OnnxClassifier:
         return self.postprocess(len(texts), self.forward(self.tokenize(texts)))
 
     def probabilities(self, texts: Sequence[object]) -> npt.NDArray[np.float32]:
-        """Raw class probabilities in input order, for evaluation and parity checks."""
-        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        """Calibrated class probabilities in input order, for evaluation and parity checks."""
+        return self._merge(len(texts), self.forward(self.tokenize(texts)))
+
+    def logits(self, texts: Sequence[object]) -> npt.NDArray[np.float32]:
+        """Raw logits in input order (first window of a long text), for fitting the calibration."""
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         for piece, logits in self.forward(self.tokenize(texts)):
-            probs[piece.positions] = softmax(logits)
-        return probs
+            out[piece.positions] = logits
+        return out

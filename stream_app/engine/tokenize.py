@@ -12,6 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -24,6 +25,15 @@ DEFAULT_BUCKETS: tuple[int, ...] = (8, 12, 16, 20, 24, 32, 48, 64, 96, 128)
 # token leaves ample room while keeping a megabyte-long text from costing seconds.
 CHARS_PER_TOKEN_BUDGET = 8
 
+
+# How a text longer than `max_length` tokens is read:
+# - "head": the first tokens only (cheapest; misses a review's closing verdict);
+# - "head_tail": the first quarter of the budget from the start and the rest from the end, the
+#   best single-window choice for long reviews (Sun et al. 2019, "How to fine-tune BERT");
+# - "chunks": up to `MAX_CHUNKS` windows covering the text, their probabilities averaged
+#   (weighted by tokens), at the cost of one forward row per window.
+LongText = Literal["head", "head_tail", "chunks"]
+MAX_CHUNKS = 4
 
 _MOJIBAKE = re.compile(r"_?\ufffd+_?")
 _SPACES = re.compile(r"\s+")
@@ -68,17 +78,43 @@ class BucketingTokenizer:
         max_length: int = 128,
         buckets: Sequence[int] = DEFAULT_BUCKETS,
         slice_size: int = 32,
+        long_text: LongText = "head_tail",
     ) -> None:
         self.max_length = max_length
         self.buckets = sorted({min(b, max_length) for b in buckets} | {max_length})
         self.slice_size = slice_size
+        self.long_text = long_text
         self._tokenizer = tokenizer
         self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=max_length)
+        self._tokenizer.no_truncation()  # windows are cut here, by strategy
+        self._cls, self._sep = (tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]"))
 
     @classmethod
-    def from_dir(cls, model_dir: Path, max_length: int = 128, slice_size: int = 32) -> BucketingTokenizer:
-        return cls(Tokenizer.from_file(str(model_dir / "tokenizer.json")), max_length, slice_size=slice_size)
+    def from_dir(
+        cls, model_dir: Path, max_length: int = 128, slice_size: int = 32, long_text: LongText = "head_tail"
+    ) -> BucketingTokenizer:
+        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        return cls(tokenizer, max_length, slice_size=slice_size, long_text=long_text)
+
+    def windows(self, ids: Sequence[int]) -> list[list[int]]:
+        """One text's token ids (with [CLS] ... [SEP]) cut into the windows the model reads."""
+        body = list(ids[1:-1]) if len(ids) >= 2 else list(ids)
+        room = self.max_length - 2
+        if len(body) <= room or self.long_text == "head":
+            return [[self._cls, *body[:room], self._sep]]
+        if self.long_text == "head_tail":
+            head = room // 4
+            return [[self._cls, *body[:head], *body[len(body) - (room - head) :], self._sep]]
+        # Evenly spaced windows from the head to the tail, overlapping by at least half a window
+        # when the text is short enough; a very long text is sampled by MAX_CHUNKS windows.
+        span = len(body) - room
+        count = min(MAX_CHUNKS, -(-span // max(1, room // 2)) + 1)
+        starts = sorted({round(i * span / (count - 1)) for i in range(count)})
+        return [[self._cls, *body[s : s + room], self._sep] for s in starts]
+
+    def _char_limit(self) -> int:
+        windows = MAX_CHUNKS if self.long_text == "chunks" else 1
+        return self.max_length * CHARS_PER_TOKEN_BUDGET * windows
 
     def _group(self, order: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> list[npt.NDArray[np.int64]]:
         """Cut the length-sorted order into slices of one bucket each, at most `slice_size` long,
@@ -95,23 +131,50 @@ class BucketingTokenizer:
                 start = end
         return groups
 
+    def _clip(self, text: str) -> str:
+        """Characters kept before tokenizing; head_tail keeps both ends of a very long text."""
+        limit = self._char_limit()
+        if len(text) <= limit:
+            return text
+        if self.long_text == "head_tail":
+            return f"{text[: limit // 4]} {text[len(text) - (limit - limit // 4) :]}"
+        return text[:limit]
+
     def encode(self, texts: Sequence[object]) -> list[EncodedSlice]:
-        limit = self.max_length * CHARS_PER_TOKEN_BUDGET
-        clean = [sanitize(t)[:limit] for t in texts]
-        encodings = self._tokenizer.encode_batch(clean)
-        lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
+        """Slices of windows; a text cut into chunks owns several rows with the same position."""
+        encodings = self._tokenizer.encode_batch([self._clip(sanitize(t)) for t in texts])
+        rows: list[list[int]] = []
+        owners: list[int] = []
+        for position, encoding in enumerate(encodings):
+            for window in self.windows(encoding.ids):
+                rows.append(window)
+                owners.append(position)
+        lengths = np.array([len(r) for r in rows], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
+        owner = np.array(owners, dtype=np.int64)
         slices = []
-        for positions in self._group(order, lengths):
-            width = bucket_length(int(lengths[positions].max()), self.buckets)
-            ids = np.zeros((len(positions), width), dtype=np.int64)
+        for group in self._group(order, lengths):
+            width = bucket_length(int(lengths[group].max()), self.buckets)
+            ids = np.zeros((len(group), width), dtype=np.int64)
             mask = np.zeros_like(ids)
-            types = np.zeros_like(ids)
-            for row, pos in enumerate(positions):
-                enc = encodings[pos]
-                n = min(len(enc.ids), width)
-                ids[row, :n] = enc.ids[:n]
-                mask[row, :n] = 1
-                types[row, :n] = enc.type_ids[:n]
-            slices.append(EncodedSlice(positions, ids, mask, types))
+            for row, index in enumerate(group):
+                window = rows[index][:width]
+                ids[row, : len(window)] = window
+                mask[row, : len(window)] = 1
+            slices.append(EncodedSlice(owner[group], ids, mask, np.zeros_like(ids)))
         return slices
+
+
+def merge_windows(
+    count: int, results: Sequence[tuple[EncodedSlice, npt.NDArray[np.float32]]]
+) -> npt.NDArray[np.float32]:
+    """Per-text rows from per-window rows: a text's windows are averaged, weighted by tokens
+    (a short tail window says less than a full one). One window per text is the identity."""
+    width = results[0][1].shape[1] if results else 0
+    total = np.zeros((count, width), dtype=np.float64)
+    weight = np.zeros(count, dtype=np.float64)
+    for piece, values in results:
+        tokens = piece.attention_mask.sum(axis=1).astype(np.float64)
+        np.add.at(total, piece.positions, values * tokens[:, None])
+        np.add.at(weight, piece.positions, tokens)
+    return np.asarray(total / np.maximum(weight, 1.0)[:, None], dtype=np.float32)

@@ -18,9 +18,10 @@ class Sentiment:
     score: float
 
     @classmethod
-    def from_probabilities(cls, probs: Sequence[float]) -> Sentiment:
+    def from_probabilities(cls, probs: Sequence[float], label: int | None = None) -> Sentiment:
+        """`label` is the calibrated decision when the model has one; else the argmax."""
         as_dict = {name: float(p) for name, p in zip(LABELS, probs, strict=True)}
-        best = max(range(len(LABELS)), key=lambda i: probs[i])
+        best = label if label is not None else max(range(len(LABELS)), key=lambda i: probs[i])
         score = max(-1.0, min(1.0, as_dict["positive"] - as_dict["negative"]))
         return cls(label=LABELS[best], probabilities=as_dict, score=score)
 

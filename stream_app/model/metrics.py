@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,9 +62,13 @@ def score_predictions(gold: npt.NDArray[np.int64], pred: npt.NDArray[np.int64], 
     )
 
 
-def decide(probs: npt.NDArray[np.float32], binary: bool) -> npt.NDArray[np.int64]:
-    """The decision rule: argmax of all three classes, or of negative vs positive on binary data."""
+def decide(
+    probs: npt.NDArray[np.float32], binary: bool, offsets: Sequence[float] = (0.0, 0.0, 0.0)
+) -> npt.NDArray[np.int64]:
+    """The decision rule: argmax of the three log-probabilities moved by the model's decision
+    offsets (`calibration.json`; zero without one), or of negative vs positive on binary data."""
+    scores = np.log(np.maximum(probs, 1e-12)) + np.asarray(offsets, dtype=np.float32)
     if binary:
         neg, pos = LABELS.index("negative"), LABELS.index("positive")
-        return np.where(probs[:, pos] >= probs[:, neg], pos, neg).astype(np.int64)
-    return np.asarray(probs.argmax(axis=1), dtype=np.int64)
+        return np.where(scores[:, pos] >= scores[:, neg], pos, neg).astype(np.int64)
+    return np.asarray(scores.argmax(axis=1), dtype=np.int64)

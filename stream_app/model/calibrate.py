@@ -1,0 +1,131 @@
+"""Fit `calibration.json` (temperature, bias, decision offsets) on dev splits only.
+
+Why three parts (see `stream_app/engine/calibration.py`): temperature and bias make the
+probabilities honest (log-loss), the decision offsets make labels balanced (macro-F1 averaged
+over the dev sets, each set weighing the same, so no one source's neutral convention wins).
+Small grids and coordinate search: three numbers fitted on thousands of rows cannot overfit
+much, and the result is reproducible to the digit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from stream_app.engine.calibration import Calibration, softmax
+from stream_app.model.metrics import decide, score_predictions
+
+NEG, NEU, POS = 0, 1, 2
+TEMPERATURES = np.round(np.arange(0.5, 3.01, 0.05), 2)
+BIAS_GRID = np.round(np.arange(-2.0, 2.01, 0.05), 2)
+OFFSET_GRID = np.round(np.arange(-1.5, 1.51, 0.05), 2)
+
+
+@dataclass(frozen=True)
+class DevSet:
+    logits: npt.NDArray[np.float32]
+    gold: npt.NDArray[np.int64]
+    binary: bool
+
+
+def nll(logits: npt.NDArray[np.float32], gold: npt.NDArray[np.int64], temperature: float, bias: Any) -> float:
+    probs = softmax(logits / np.float32(temperature) + np.asarray(bias, dtype=np.float32))
+    return float(-np.log(np.maximum(probs[np.arange(len(gold)), gold], 1e-12)).mean())
+
+
+def expected_calibration_error(p: npt.NDArray[np.float32], hit: npt.NDArray[np.bool_], bins: int = 10) -> float:
+    """|mean predicted - observed frequency|, averaged over equal-width bins by their size."""
+    edges = np.minimum((p * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        member = edges == b
+        if member.any():
+            total += member.sum() * abs(float(p[member].mean()) - float(hit[member].mean()))
+    return total / max(1, len(p))
+
+
+def reliability(p: npt.NDArray[np.float32], hit: npt.NDArray[np.bool_], bins: int = 10) -> list[dict[str, float]]:
+    edges = np.minimum((p * bins).astype(np.int64), bins - 1)
+    rows = []
+    for b in range(bins):
+        member = edges == b
+        if member.any():
+            rows.append(
+                {
+                    "bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}",
+                    "n": int(member.sum()),
+                    "mean_p_negative": round(float(p[member].mean()), 4),
+                    "observed_negative": round(float(hit[member].mean()), 4),
+                }
+            )
+    return rows
+
+
+def _coordinate_search(
+    objective: Any, start: list[float], grid: npt.NDArray[np.float64], rounds: int = 3
+) -> list[float]:
+    """Minimise objective(values) over the negative and positive entries (neutral stays 0)."""
+    values = list(start)
+    for _ in range(rounds):
+        for index in (NEG, POS):
+            best = min(grid, key=lambda v: objective([*values[:index], float(v), *values[index + 1 :]]))
+            values[index] = float(best)
+    return values
+
+
+def mean_macro_f1(sets: Mapping[str, DevSet], calibration: Calibration, offsets: list[float]) -> float:
+    scores = []
+    for dev in sets.values():
+        decisions = decide(calibration.probabilities(dev.logits), dev.binary, offsets)
+        scores.append(score_predictions(dev.gold, decisions, [0, 2] if dev.binary else [0, 1, 2]).macro_f1)
+    return float(np.mean(scores))
+
+
+def fit(sets: Mapping[str, DevSet]) -> Calibration:
+    """Temperature and bias by pooled log-loss on 3-class rows; offsets by mean macro-F1 over every set."""
+    three = [d for d in sets.values() if not d.binary]
+    logits = np.concatenate([d.logits for d in three])
+    gold = np.concatenate([d.gold for d in three])
+    temperature = float(min(TEMPERATURES, key=lambda t: nll(logits, gold, float(t), (0.0, 0.0, 0.0))))
+    bias = _coordinate_search(lambda b: nll(logits, gold, temperature, b), [0.0, 0.0, 0.0], BIAS_GRID)
+    probabilistic = Calibration(temperature=temperature, bias=tuple(bias))
+    offsets = _coordinate_search(lambda o: -mean_macro_f1(sets, probabilistic, o), [0.0, 0.0, 0.0], OFFSET_GRID)
+    fitted = Calibration(temperature=temperature, bias=tuple(bias), offsets=tuple(offsets))
+    return Calibration(fitted.temperature, fitted.bias, fitted.offsets, report=describe(sets, fitted))
+
+
+def describe(sets: Mapping[str, DevSet], calibration: Calibration) -> dict[str, Any]:
+    """Before/after figures per dev set and the reliability of p_negative, for the model card."""
+    identity = Calibration()
+    per_set: dict[str, Any] = {}
+    for stem, dev in sets.items():
+        ids = [0, 2] if dev.binary else [0, 1, 2]
+        row: dict[str, Any] = {"n": len(dev.gold), "binary": dev.binary}
+        for name, cal in (("raw", identity), ("calibrated", calibration)):
+            probs = cal.probabilities(dev.logits)
+            report = score_predictions(dev.gold, decide(probs, dev.binary, cal.offsets), ids)
+            row[name] = {
+                "macro_f1": round(report.macro_f1, 4),
+                "negative_recall": round(report.per_class["negative"]["recall"], 4),
+            }
+            if not dev.binary:
+                hit = dev.gold == NEG
+                row[name]["ece_p_negative"] = round(expected_calibration_error(probs[:, NEG], hit), 4)
+        per_set[stem] = row
+    three = [d for d in sets.values() if not d.binary]
+    pooled_logits = np.concatenate([d.logits for d in three])
+    pooled_hit = np.concatenate([d.gold for d in three]) == NEG
+    pooled = calibration.probabilities(pooled_logits)[:, NEG]
+    return {
+        "fitted_on": sorted(sets),
+        "per_set": per_set,
+        "p_negative_reliability_pooled": reliability(pooled, pooled_hit),
+        "p_negative_ece_pooled": {
+            "raw": round(expected_calibration_error(softmax(pooled_logits)[:, NEG], pooled_hit), 4),
+            "calibrated": round(expected_calibration_error(pooled, pooled_hit), 4),
+        },
+    }
