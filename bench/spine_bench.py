@@ -35,11 +35,11 @@ import redis
 from rich.console import Console
 from rich.progress import Progress
 
+from stream_app.devtools.generate import generate_stream
+from stream_app.devtools.kafka_local import LocalKafka, free_port
+from stream_app.devtools.redis_local import LocalRedis
 from stream_app.engine.onnx_classifier import OnnxClassifier
-from stream_app.generate import generate_stream
-from stream_app.infra.kafka_local import LocalKafka, free_port
-from stream_app.infra.redis_local import LocalRedis
-from stream_app.kafka_admin import create_topics
+from stream_app.ingest.kafka_admin import create_topics
 from stream_app.pipeline.counts import Counts
 from stream_app.settings import load_settings
 
