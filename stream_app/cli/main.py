@@ -142,17 +142,17 @@ def counts(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per-minute counts per source, as stored in Redis."""
-    from exporters.redis_store import RedisAggregateStore, connect
+    from exporters.queries import list_sources, source_minutes
+    from stream_app.wiring import redis_store
 
     config = settings()
 
     async def read() -> dict[str, list[dict[str, object]]]:
-        store = RedisAggregateStore(connect(config.redis_url.get_secret_value()), prefix=config.redis_prefix)
-        now = int(datetime.now(UTC).timestamp()) // 60 * 60
+        store = redis_store(config)
         out: dict[str, list[dict[str, object]]] = {}
         try:
-            for name in [source] if source else [k[4:] for k in await store.keys("src:")]:
-                buckets = await store.range_counts(f"src:{name}", now - 60 * (minutes - 1), now)
+            for name in [source] if source else await list_sources(store):
+                buckets = await source_minutes(store, name, minutes)
                 out[name] = [
                     {"minute": datetime.fromtimestamp(minute, UTC).isoformat(), **total.as_dict()}
                     for minute, total in buckets.items()
@@ -184,12 +184,12 @@ def query(
 ) -> None:
     """Rolling sentiment for an entity, from the Redis aggregates."""
     from exporters.queries import entity_series, entity_window
-    from exporters.redis_store import RedisAggregateStore, connect
+    from stream_app.wiring import redis_store
 
     config = settings()
 
     async def read() -> dict[str, Any]:
-        store = RedisAggregateStore(connect(config.redis_url.get_secret_value()), prefix=config.redis_prefix)
+        store = redis_store(config)
         try:
             out: dict[str, Any] = {"window": await entity_window(store, entity, window, source)}
             if since:

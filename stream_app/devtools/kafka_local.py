@@ -191,14 +191,12 @@ class LocalKafka:
 
     def _wait_ready(self, timeout: float) -> None:
         """The port opens before the controller elects itself; wait for metadata to answer."""
-        from kafka import KafkaAdminClient
+        from stream_app.ingest.kafka_admin import ping
 
         deadline = time.monotonic() + timeout
         while True:
             try:
-                admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=5000)
-                admin.list_topics()
-                admin.close()
+                ping(self.bootstrap)
                 return
             except Exception:
                 if self._process is not None and self._process.poll() is not None:

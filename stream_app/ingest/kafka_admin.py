@@ -10,22 +10,23 @@ from typing import Any
 
 import orjson
 
+from stream_app.ingest.kafka_config import KafkaClientConfig
 from stream_app.settings import Settings
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap.split(","),
-        "security_protocol": settings.kafka_security_protocol,
-    }
-    if settings.kafka_sasl_mechanism:
-        options["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        options["sasl_plain_username"] = settings.kafka_sasl_username
-        if settings.kafka_sasl_password:
-            options["sasl_plain_password"] = settings.kafka_sasl_password.get_secret_value()
-    if settings.kafka_ssl_cafile:
-        options["ssl_cafile"] = str(settings.kafka_ssl_cafile)
-    return options
+    return KafkaClientConfig.from_settings(settings).kafka_python()
+
+
+def ping(bootstrap: str, request_timeout_ms: int = 5000) -> None:
+    """Raises unless the broker answers a metadata request (its port opens before that)."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=request_timeout_ms)
+    try:
+        admin.list_topics()
+    finally:
+        admin.close()
 
 
 def topic_plan(settings: Settings) -> dict[str, dict[str, str]]:

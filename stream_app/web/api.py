@@ -9,10 +9,11 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from exporters.queries import entity_overview, entity_series, entity_window, list_entities, top_entities
 from exporters.redis_store import AggregateStore
+from schemas.models import Alert
 
 Response = tuple[int, Any]
 
@@ -30,6 +31,12 @@ def authorized(token: str, path: str, headers: Mapping[str, str]) -> bool:
         return True
     scheme, _, given = headers.get("Authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+class AlertReader(Protocol):
+    async def active(self) -> Sequence[Alert]: ...
+
+    async def recent(self) -> Sequence[Alert]: ...
 
 
 def _error(message: str) -> Response:
@@ -93,3 +100,12 @@ async def get_top(store: AggregateStore, params: Mapping[str, str]) -> Response:
         return 200, {"by": params.get("by", "volume"), "window": params.get("window", "5m"), "entities": rows}
     except ValueError as exc:
         return _error(str(exc))
+
+
+async def get_alerts(state: AlertReader | None, params: Mapping[str, str]) -> Response:
+    """Firing and recent alerts; empty lists when alerting is off."""
+    if state is None:
+        return 200, {"active": [], "recent": []}
+    active = [a.model_dump(mode="json") for a in await state.active()]
+    recent = [a.model_dump(mode="json") for a in await state.recent()]
+    return 200, {"active": active, "recent": recent}

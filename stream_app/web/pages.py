@@ -1,7 +1,9 @@
-"""The worker's web edge that is not Faust-specific: the live page's files and the token guard."""
+"""Page handlers that answer with aiohttp responses: the live page's files, /metrics and the token guard."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +11,7 @@ from aiohttp import web as aioweb
 
 from stream_app.web import api as http_api
 
+log = logging.getLogger(__name__)
 WEB_DIR = Path(__file__).parent / "static"
 STATIC = {  # the live page's files: a fixed list, so no path from a request ever reaches the disk
     "dashboard.html": (WEB_DIR / "dashboard.html", "text/html"),
@@ -24,6 +27,16 @@ def static_file(name: str) -> aioweb.Response:
         return aioweb.Response(status=404, text="not found")
     path, content_type = STATIC[name]
     return aioweb.Response(body=path.read_bytes(), content_type=content_type, charset="utf-8")
+
+
+async def metrics_page(refresh: Callable[[], Awaitable[None]] | None, render: Callable[[], bytes]) -> aioweb.Response:
+    """Prometheus text; the scrape-time entity gauges are refreshed from Redis first."""
+    if refresh is not None:
+        try:
+            await refresh()
+        except Exception:  # a Redis hiccup must not take the whole scrape down
+            log.warning("could not refresh entity gauges", exc_info=True)
+    return aioweb.Response(body=render(), content_type="text/plain", charset="utf-8")
 
 
 def token_guard(token: str) -> Any:

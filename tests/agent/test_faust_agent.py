@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from stream_app.ingest.app import Wiring, build_app
+from stream_app.ingest.app import build_app
 from stream_app.pipeline.process import RawRecord
 from stream_app.settings import load_settings
+from stream_app.wiring import Wiring
 
 
 class RecordingProcessor:
@@ -22,14 +23,10 @@ class RecordingProcessor:
         self.batches.append(prepared)
 
 
-async def _no_start() -> None:
-    return None
-
-
 async def test_agent_passes_batches_with_positions_to_the_processor(tmp_path):
     recorder = RecordingProcessor()
     settings = load_settings(data_dir=tmp_path, batch_max_size=4, batch_max_wait_s=0.05)
-    app = build_app(settings, lambda *_: Wiring(processor=recorder, start=_no_start))
+    app = build_app(settings, lambda *_: Wiring(processor=recorder))
     app.sm_ready.set()
     agent = app.agents["stream_app.ingest.app.score"]
     async with agent.test_context() as context:

@@ -19,7 +19,7 @@ from stream_app.devtools.generate import generate_stream
 from stream_app.ingest.kafka_admin import create_topics
 from stream_app.pipeline.counts import CountedRecord, recompute
 from stream_app.pipeline.entities import WatchList
-from stream_app.pipeline.process import aggregate_keys
+from stream_app.pipeline.keys import record_keys
 from tests.support.stack import settings_from
 from tests.support.streamkit import drain, http_get, produce, same_volumes, settle
 
@@ -61,7 +61,7 @@ def test_entity_windows_stay_exact_through_crash_restart_and_scale_out(stack_env
             "t",
             0,
             i,
-            aggregate_keys(e["platform"].lower(), [x for x in e["entities"] if x in watch]),
+            record_keys(e["platform"].lower(), [x for x in e["entities"] if x in watch]),
             datetime.fromisoformat(e["created_at"]).timestamp(),
             e["label"],
             e["score"],

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stream_app.pipeline.counts import CountedRecord, Counts, recompute
-from stream_app.pipeline.process import aggregate_keys
+from stream_app.pipeline.keys import record_keys
 from tests.support.fakes import MemoryCountsSink
 
 LABELS = ["negative", "neutral", "positive"]
@@ -28,7 +28,7 @@ def streams(draw: st.DrawFn) -> tuple[list[CountedRecord], list[list[CountedReco
                     "t",
                     p,
                     offset,
-                    aggregate_keys(
+                    record_keys(
                         draw(st.sampled_from(["x", "reddit", "reviews"])),
                         draw(st.lists(st.sampled_from(["Tesla", "$AAPL", "#fail"]), unique=True, max_size=2)),
                     ),
