@@ -6,7 +6,6 @@ The jars come from `deploy/kafka/pom.xml` through Maven and are cached under the
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -16,12 +15,14 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream_app.settings import local_cache_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("SM_LOCAL_CACHE", Path.home() / ".cache" / "sentiment-monitor"))
+    return local_cache_dir()
 
 
 def free_port() -> int:

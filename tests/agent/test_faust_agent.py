@@ -40,3 +40,16 @@ async def test_agent_passes_batches_with_positions_to_the_processor(tmp_path):
     assert [r.value for r in records] == [b"payload-%d" % i for i in range(10)]
     assert [(r.partition, r.offset) for r in records] == [(i % 2, i) for i in range(10)]
     assert all(len(batch) <= 4 for batch in recorder.batches)
+
+
+async def test_app_shutdown_stops_the_wiring(tmp_path):
+    stopped: list[bool] = []
+
+    class StoppingWiring(Wiring):
+        async def stop(self) -> None:
+            stopped.append(True)
+
+    app = build_app(load_settings(data_dir=tmp_path), lambda *_: StoppingWiring(processor=RecordingProcessor()))
+    app.sm_ready.set()
+    await app.on_before_shutdown.send()
+    assert stopped == [True] and not app.sm_ready.is_set()

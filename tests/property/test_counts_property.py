@@ -9,11 +9,10 @@ import asyncio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stream_app.engine.types import LABELS
 from stream_app.pipeline.counts import CountedRecord, Counts, recompute
 from stream_app.pipeline.keys import record_keys
 from tests.support.fakes import MemoryCountsSink
-
-LABELS = ["negative", "neutral", "positive"]
 
 
 @st.composite
