@@ -20,6 +20,7 @@ from rich.console import Console
 from stream_app.devtools.kafka_local import REPO_ROOT as REPO
 from stream_app.devtools.kafka_local import LocalKafka, default_cache_dir, free_port
 from stream_app.devtools.redis_local import LocalRedis
+from stream_app.settings import Settings
 
 dev_app = typer.Typer(help="Local Kafka and Redis for development.", no_args_is_help=True)
 console = Console()
@@ -132,6 +133,38 @@ def _print_alerts(console: Console, base: str, token: SecretStr | None) -> None:
         console.print("  none yet")
 
 
+def _print_links(console: Console, base: str, settings: Settings, redis_port: int) -> None:
+    console.print(f"[bold green]live dashboard: {base}/dashboard[/bold green]", soft_wrap=True)
+    if settings.web_token:
+        console.print("  (SM_WEB_TOKEN is set: open it as /dashboard#token=<your token>)")
+    console.print(f"  API: {base}/overview  {base}/alerts  {base}/top?by=negative_share&window=5m", soft_wrap=True)
+    console.print(f"  {base}/entities/Veltro%20Motors?window=5m   metrics: {base}/metrics", soft_wrap=True)
+    console.print(
+        f"  alerts topic: {settings.topic_alerts}; Redis: redis-cli -p {redis_port} --scan --pattern 'sm:*'",
+        soft_wrap=True,
+    )
+
+
+def _stream_live(
+    settings: Settings,
+    worker: subprocess.Popen[bytes],
+    topic_of: dict[str, str],
+    per_minute: int,
+    duration: float | None,
+) -> None:
+    """One minute of fresh posts at a time, stamped with the coming minute, sent in real time."""
+    from stream_app.devtools.generate import generate_stream
+    from stream_app.ingest.kafka_admin import replay_mixed
+
+    deadline = None if duration is None else time.monotonic() + duration
+    seed = 1000
+    while worker.poll() is None and (deadline is None or time.monotonic() < deadline):
+        seed += 1
+        live = generate_stream(1, per_minute, seed=seed, start=datetime.now(UTC), spike=None)
+        window = 60.0 if deadline is None else max(1.0, min(60.0, deadline - time.monotonic()))
+        replay_mixed(settings, [(topic_of[k], r) for k, r in live][: int(per_minute * window / 60)], per_minute / 60)
+
+
 def run_demo(console: Console, minutes: int, per_minute: int, rate: float, duration: float | None) -> None:
     """Everything the README's main command promises, torn down on Ctrl-C: a backfill of
     `minutes` of history with a spike, replayed at `rate`, then a live trickle in real time."""
@@ -168,32 +201,14 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
             records = [(topic_of[k], r) for k, r in generate_stream(minutes, per_minute, spike=spike)]
             base = f"http://127.0.0.1:{web_port}"
             console.print(f"worker pid {worker.pid}, log {workdir / 'worker.log'}")
-            console.print(f"[bold green]live dashboard: {base}/dashboard[/bold green]", soft_wrap=True)
-            if settings.web_token:
-                console.print("  (SM_WEB_TOKEN is set: open it as /dashboard#token=<your token>)")
-            console.print(
-                f"  API: {base}/overview  {base}/alerts  {base}/top?by=negative_share&window=5m", soft_wrap=True
-            )
-            console.print(f"  {base}/entities/Veltro%20Motors?window=5m   metrics: {base}/metrics", soft_wrap=True)
-            console.print(
-                f"  alerts topic: {settings.topic_alerts}; Redis: redis-cli -p {redis.port} --scan --pattern 'sm:*'",
-                soft_wrap=True,
-            )
+            _print_links(console, base, settings, redis.port)
             with Progress(console=console) as progress:
                 task = progress.add_task(f"replaying {minutes} min of history", total=len(records))
                 replay_mixed(settings, records, rate, progress=lambda n: progress.advance(task, n))
             console.print("[green]history replayed[/green]; now streaming live posts. Ctrl-C to stop.")
             _print_top(console, base, settings.web_token)
             _print_alerts(console, base, settings.web_token)
-            deadline = None if duration is None else time.monotonic() + duration
-            seed = 1000
-            while worker.poll() is None and (deadline is None or time.monotonic() < deadline):
-                seed += 1  # one minute of fresh posts, stamped with the coming minute, sent in real time
-                live = generate_stream(1, per_minute, seed=seed, start=datetime.now(UTC), spike=None)
-                window = 60.0 if deadline is None else max(1.0, min(60.0, deadline - time.monotonic()))
-                replay_mixed(
-                    settings, [(topic_of[k], r) for k, r in live][: int(per_minute * window / 60)], per_minute / 60
-                )
+            _stream_live(settings, worker, topic_of, per_minute, duration)
             if worker.poll() is not None:
                 console.print(f"[red]worker exited with {worker.returncode}[/red]; see {workdir / 'worker.log'}")
         except KeyboardInterrupt:
