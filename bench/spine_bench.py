@@ -35,12 +35,13 @@ import redis
 from rich.console import Console
 from rich.progress import Progress
 
+from stream_app.devtools.generate import generate_stream
+from stream_app.devtools.kafka_local import LocalKafka, free_port
+from stream_app.devtools.redis_local import LocalRedis
 from stream_app.engine.onnx_classifier import OnnxClassifier
-from stream_app.generate import generate_stream
-from stream_app.infra.kafka_local import LocalKafka, free_port
-from stream_app.infra.redis_local import LocalRedis
-from stream_app.kafka_admin import create_topics
+from stream_app.ingest.kafka_admin import create_topics
 from stream_app.pipeline.counts import Counts
+from stream_app.pipeline.keys import SOURCE, RedisKeys
 from stream_app.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -165,7 +166,7 @@ def redis_cpu_s(client: redis.Redis) -> float:
 def source_volume(client: redis.Redis, prefix: str) -> int:
     """Records counted so far: the per-source aggregates only (each record is in exactly one)."""
     total = 0
-    for key in client.scan_iter(f"{prefix}:agg:src:*", count=1000):
+    for key in client.scan_iter(RedisKeys(prefix).bucket_pattern(SOURCE + "*"), count=1000):
         total += sum(Counts.decode(raw).volume for raw in client.hvals(key))
     return total
 

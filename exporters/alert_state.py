@@ -24,6 +24,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, WatchError
 
 from schemas.models import Alert
+from stream_app.pipeline.keys import RedisKeys
 from stream_app.pipeline.samples import PostSample
 
 RECENT_ALERTS = 100
@@ -38,7 +39,7 @@ class RedisPostSamples:
         self.client, self.prefix, self.retention_s, self.per_entity = client, prefix, retention_s, per_entity
 
     def key(self, entity: str) -> str:
-        return f"{self.prefix}:posts:{entity}"
+        return RedisKeys(self.prefix).posts(entity)
 
     async def add(self, samples: Iterable[tuple[str, PostSample]]) -> None:
         by_entity: dict[str, dict[bytes, float]] = {}
@@ -62,10 +63,11 @@ class RedisAlertState:
     def __init__(self, client: aioredis.Redis, prefix: str, leader_ttl_s: float) -> None:
         self.client = client
         self.prefix = prefix
-        self.lock = Lock(client, f"{prefix}:alerts:leader", timeout=leader_ttl_s, blocking=False, thread_local=False)
+        self.names = RedisKeys(prefix)
+        self.lock = Lock(client, self.names.alerts("leader"), timeout=leader_ttl_s, blocking=False, thread_local=False)
 
     def _key(self, name: str) -> str:
-        return f"{self.prefix}:alerts:{name}"
+        return self.names.alerts(name)
 
     async def lead(self) -> bool:
         """Take or keep the leadership lease; False when another worker holds it."""

@@ -6,14 +6,11 @@ import time
 from typing import Any, Protocol
 
 from exporters.redis_store import AggregateStore
-from stream_app.pipeline.counts import Counts
+from stream_app.pipeline.counts import Counts, minute_of
+from stream_app.pipeline.keys import ENTITY, SOURCE, entity_key, entity_of, source_key, source_of
 from stream_app.pipeline.windows import parse_window, series, sum_buckets, window_minutes
 
 TOP_BY = ("volume", "negative_share")
-
-
-def aggregate_key(entity: str, source: str | None = None) -> str:
-    return f"ent:{entity}|src:{source}" if source else f"ent:{entity}"
 
 
 class KeyIndex(Protocol):
@@ -23,7 +20,19 @@ class KeyIndex(Protocol):
 
 
 async def list_entities(store: KeyIndex) -> list[str]:
-    return [k[4:] for k in await store.keys("ent:") if "|src:" not in k]
+    return [e for e in map(entity_of, await store.keys(ENTITY)) if e is not None]
+
+
+async def list_sources(store: KeyIndex) -> list[str]:
+    return [s for s in map(source_of, await store.keys(SOURCE)) if s is not None]
+
+
+async def source_minutes(
+    store: AggregateStore, source: str, minutes: int, now: float | None = None
+) -> dict[int, Counts]:
+    """Per-minute totals of one source over the last `minutes` minutes, the current one included."""
+    last = minute_of(now if now is not None else time.time())
+    return await store.range_counts(source_key(source), last - 60 * (minutes - 1), last)
 
 
 async def entity_window(
@@ -31,7 +40,7 @@ async def entity_window(
 ) -> dict[str, Any]:
     minutes = parse_window(window)
     first, last = window_minutes(now if now is not None else time.time(), minutes)
-    buckets = await store.range_counts(aggregate_key(entity, source), first, last)
+    buckets = await store.range_counts(entity_key(entity, source), first, last)
     return _window_row(entity, source, window, buckets, first, last)
 
 
@@ -48,7 +57,7 @@ async def entity_overview(store: AggregateStore, entity: str, window: str, minut
     asks for it every two seconds)."""
     window_first, last = window_minutes(now, parse_window(window))
     series_first, _ = window_minutes(now, minutes + 1)
-    buckets = await store.range_counts(aggregate_key(entity), min(window_first, series_first), last)
+    buckets = await store.range_counts(entity_key(entity), min(window_first, series_first), last)
     row = _window_row(entity, None, window, buckets, window_first, last)
     points = series(buckets, series_first, last, 1)
     return {**row, "series": [{"start": start, **stats.as_dict()} for start, stats in points]}
@@ -69,7 +78,7 @@ async def entity_series(
     if end - since > 8 * 86400:
         raise ValueError("since reaches further back than the 7-day retention allows")
     first, last = window_minutes(end, max(1, int((end - since) // 60) + 1))
-    buckets = await store.range_counts(aggregate_key(entity, source), first, last)
+    buckets = await store.range_counts(entity_key(entity, source), first, last)
     points = [{"start": start, **stats.as_dict()} for start, stats in series(buckets, first, last, step)]
     return {"entity": entity, "source": source, "window": window, "points": points}
 

@@ -1,6 +1,6 @@
 """Redis aggregate store: absolute per-partition partials, fenced by applied offsets.
 
-Layout (see docs/redis.md):
+Layout (see docs/redis.md; names from stream_app.pipeline.keys):
   {prefix}:agg:{key}:{minute}          hash  field "{topic}:{partition}" -> "neg,neu,pos,score_sum"
   {prefix}:pstate:{topic}:{partition}  hash  offset, watermark, late, updated: what that partition applied
   {prefix}:keys                        zset  aggregate key -> newest minute written
@@ -29,6 +29,7 @@ from stream_app.pipeline.counts import (
     deltas_by_partition,
     minute_of,
 )
+from stream_app.pipeline.keys import RedisKeys, partition_field
 
 
 class AggregateStore(Protocol):
@@ -70,15 +71,16 @@ class RedisAggregateStore:
     ) -> None:
         self.client = client
         self.prefix = prefix
+        self.names = RedisKeys(prefix)
         self.retention_s = retention_s
         self.allowed_lateness_s = allowed_lateness_s
         self.late_applied = 0
 
     def bucket_key(self, key: str, minute: int) -> str:
-        return f"{self.prefix}:agg:{key}:{minute}"
+        return self.names.bucket(key, minute)
 
     def state_key(self, topic: str, partition: int) -> str:
-        return f"{self.prefix}:pstate:{topic}:{partition}"
+        return self.names.partition_state(topic, partition)
 
     async def apply(self, records: Sequence[CountedRecord]) -> int:
         """Returns how many records were new. Safe to call again with the same records."""
@@ -99,12 +101,12 @@ class RedisAggregateStore:
                     tx.multi()  # type: ignore[no-untyped-call]
                     fresh = 0
                     for (topic, partition), delta in deltas.items():
-                        field = f"{topic}:{partition}"
+                        field = partition_field(topic, partition)
                         for (key, minute), added in delta.buckets.items():
                             bucket = self.bucket_key(key, minute)
                             tx.hset(bucket, field, current[(bucket, field)].merge(added).encode())
                             tx.expire(bucket, self.retention_s)
-                            tx.zadd(f"{self.prefix}:keys", {key: minute}, gt=True)
+                            tx.zadd(self.names.index(), {key: minute}, gt=True)
                         state = delta.state
                         fresh += delta.records
                         tx.hset(
@@ -140,7 +142,7 @@ class RedisAggregateStore:
 
     async def _read_partials(self, deltas: dict[tuple[str, int], PartitionDelta]) -> dict[tuple[str, str], Counts]:
         wanted = [
-            (self.bucket_key(key, minute), f"{topic}:{partition}")
+            (self.bucket_key(key, minute), partition_field(topic, partition))
             for (topic, partition), delta in deltas.items()
             for (key, minute) in delta.buckets
         ]
@@ -170,13 +172,13 @@ class RedisAggregateStore:
         return out
 
     async def keys(self, prefix: str = "") -> list[str]:
-        members: list[bytes] = await self.client.zrange(f"{self.prefix}:keys", 0, -1)  # type: ignore[assignment]
+        members: list[bytes] = await self.client.zrange(self.names.index(), 0, -1)  # type: ignore[assignment]
         return sorted(n for n in (m.decode() for m in members) if n.startswith(prefix))
 
     async def watermarks(self) -> list[tuple[float, float]]:
         """Per partition: the newest event time applied, and when (wall clock) it last applied a
         batch. Alerting's event-time clock is built from these."""
-        keys = [k async for k in self.client.scan_iter(match=f"{self.prefix}:pstate:*", count=500)]
+        keys = [k async for k in self.client.scan_iter(match=self.names.partition_states_pattern(), count=500)]
         if not keys:
             return []
         async with self.client.pipeline(transaction=False) as reads:
@@ -187,7 +189,7 @@ class RedisAggregateStore:
 
     async def late_records(self) -> int:
         total = 0
-        async for state_key in self.client.scan_iter(match=f"{self.prefix}:pstate:*", count=500):
+        async for state_key in self.client.scan_iter(match=self.names.partition_states_pattern(), count=500):
             raw = await self.client.hget(state_key, "late")
             total += int(raw or 0)
         return total

@@ -5,6 +5,7 @@ Every field can be set as `SM_<NAME>` in the environment or a `.env` file.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -15,6 +16,12 @@ if TYPE_CHECKING:
     from stream_app.alerting.detector import DetectorParams
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default"
+
+
+def local_cache_dir() -> Path:
+    """`SM_LOCAL_CACHE`: Kafka jars and derived model precisions. Read here only, and at call time,
+    because the model cache and the dev launchers need it without a full Settings."""
+    return Path(os.environ.get("SM_LOCAL_CACHE") or Path.home() / ".cache" / "sentiment-monitor")
 
 
 class Settings(BaseSettings):

@@ -1,5 +1,5 @@
-"""Sentiment inference: the `Classifier` seam and its ONNX Runtime implementation."""
+"""Sentiment inference: the classifier seams (`Classifier`, `StagedClassifier`) and the ONNX Runtime implementation."""
 
-from stream_app.engine.types import Classifier, Sentiment
+from stream_app.engine.types import LABELS, AsyncClassifier, Classifier, Sentiment, StagedClassifier
 
-__all__ = ["Classifier", "Sentiment"]
+__all__ = ["LABELS", "AsyncClassifier", "Classifier", "Sentiment", "StagedClassifier"]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from stream_app.settings import local_cache_dir
 
 if TYPE_CHECKING:
     import onnx
@@ -24,8 +25,7 @@ DERIVATION_VERSION = 2
 
 
 def cache_root() -> Path:
-    base = os.environ.get("SM_LOCAL_CACHE") or Path.home() / ".cache" / "sentiment-monitor"
-    return Path(base) / "models"
+    return local_cache_dir() / "models"
 
 
 def _digest(path: Path) -> str:

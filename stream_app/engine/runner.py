@@ -13,18 +13,17 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from stream_app.engine.onnx_classifier import OnnxClassifier
-from stream_app.engine.types import Sentiment
+from stream_app.engine.types import AnyStagedClassifier, Sentiment
 
 _STOP = object()
 
 
 class InferenceRunner:
-    """Implements `AsyncClassifier` over an `OnnxClassifier`. Start it inside a running loop."""
+    """Implements `AsyncClassifier` over a `StagedClassifier`. Start it inside a running loop."""
 
     def __init__(
         self,
-        classifier: OnnxClassifier,
+        classifier: AnyStagedClassifier,
         queue_depth: int = 4,
         on_stage: Callable[[str, float], None] | None = None,
     ) -> None:

@@ -48,7 +48,7 @@ def expected_calibration_error(p: npt.NDArray[np.float32], hit: npt.NDArray[np.b
     return total / max(1, len(p))
 
 
-def reliability(p: npt.NDArray[np.float32], hit: npt.NDArray[np.bool_], bins: int = 10) -> list[dict[str, float]]:
+def reliability(p: npt.NDArray[np.float32], hit: npt.NDArray[np.bool_], bins: int = 10) -> list[dict[str, Any]]:
     edges = np.minimum((p * bins).astype(np.int64), bins - 1)
     rows = []
     for b in range(bins):

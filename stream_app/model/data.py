@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream_app.engine.tokenize import clean_text
+from stream_app.engine.types import LABELS
 
-LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")
 LABEL_TO_ID = {name: i for i, name in enumerate(LABELS)}
 
 

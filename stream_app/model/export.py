@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from stream_app.engine.precision import FP16, FP32, INT8, quantize_int8, to_fp16
-from stream_app.model.data import LABELS
+from stream_app.engine.types import LABELS
 
 log = logging.getLogger(__name__)
 

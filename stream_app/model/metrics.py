@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.model.data import LABELS
+from stream_app.engine.types import LABELS
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from stream_app.model.data import LABELS, Example, read_labelled_csv, split_holdout
+from stream_app.engine.types import LABELS
+from stream_app.model.data import Example, read_labelled_csv, split_holdout
 from stream_app.model.metrics import decide, score_predictions
 
 log = logging.getLogger(__name__)

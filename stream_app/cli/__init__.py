@@ -1,0 +1,5 @@
+"""The `sentiment-monitor` command: `main` builds the Typer app from its sub-commands."""
+
+from stream_app.cli.main import app, main, setup_logging
+
+__all__ = ["app", "main", "setup_logging"]

@@ -1,0 +1,257 @@
+"""The `sentiment-monitor` command. Settings are built here, in `main()`, never at import."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stream_app.cli.dev import dev_app, run_demo
+from stream_app.cli.model import model_app
+from stream_app.cli_alerts import alerts_app
+from stream_app.errors import SentimentMonitorError
+from stream_app.settings import Settings, load_settings
+
+app = typer.Typer(help="Real-time sentiment monitoring over Kafka, ONNX and Redis.", no_args_is_help=True)
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+schemas_app = typer.Typer(help="Event contracts.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+app.add_typer(dev_app, name="dev")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(topics_app, name="topics")
+app.add_typer(schemas_app, name="schemas")
+console = Console()
+
+
+def settings() -> Settings:
+    return load_settings()
+
+
+def setup_logging(level: str, as_json: bool) -> None:
+    """Plain lines for people, or one JSON object per line (`SM_LOG_JSON=true`) for log pipelines."""
+    handler = logging.StreamHandler(sys.stderr)
+    if as_json:
+        from pythonjsonlogger.json import JsonFormatter
+
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+                rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
+            )
+        )
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+@app.command()
+def worker() -> None:
+    """Run a stream worker with the settings from SM_* variables and .env."""
+    from stream_app.ingest.app import run_worker
+
+    config = settings()
+    setup_logging(config.log_level, config.log_json)
+    run_worker(config)
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create the input, output and dead-letter topics with explicit partition counts."""
+    from stream_app.ingest.kafka_admin import create_topics
+
+    for name, outcome in create_topics(settings()).items():
+        console.print(f"{name}: {outcome}")
+
+
+@schemas_app.command("export")
+def schemas_export() -> None:
+    """Regenerate the JSON Schema files in schemas/ from the typed models."""
+    import schemas
+
+    for path in schemas.write_schemas():
+        console.print(str(path))
+
+
+@app.command()
+def replay(
+    file: Path,
+    topic: Annotated[str, typer.Option(help="Topic to produce to")],
+    rate: Annotated[float, typer.Option(help="Records per second; 0 for as fast as possible")] = 0,
+) -> None:
+    """Produce a CSV or JSONL file into Kafka."""
+    from rich.progress import Progress
+
+    from stream_app.ingest.kafka_admin import read_records
+    from stream_app.ingest.kafka_admin import replay as do_replay
+
+    records = list(read_records(file))
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"→ {topic}", total=len(records))
+        sent = do_replay(settings(), records, topic, rate or None, progress=lambda n: progress.advance(task, n))
+    console.print(f"sent {sent} records to {topic}")
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Directory for posts.jsonl and reviews.jsonl")] = Path("feed"),
+    minutes: int = 10,
+    per_minute: int = 60,
+    seed: int = 7,
+    spike_entity: str = "Veltro Motors",
+    spike_start: int = 6,
+    spike_minutes: int = 3,
+    no_spike: bool = False,
+) -> None:
+    """Write a synthetic stream of posts and reviews with a scripted negative spike."""
+    from stream_app.devtools.generate import SpikeScript, generate_stream
+
+    spike = None if no_spike else SpikeScript(spike_entity, spike_start, spike_minutes)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {"post": 0, "review": 0}
+    with (out / "posts.jsonl").open("wb") as posts, (out / "reviews.jsonl").open("wb") as reviews:
+        for kind, record in generate_stream(minutes, per_minute, seed, spike=spike):
+            (posts if kind == "post" else reviews).write(orjson.dumps(record) + b"\n")
+            counts[kind] += 1
+    console.print(f"wrote {counts['post']} posts and {counts['review']} reviews to {out}/")
+
+
+@app.command()
+def score(
+    texts: Annotated[list[str] | None, typer.Argument(help="Texts; one per line on stdin when none")] = None,
+    model: Annotated[Path | None, typer.Option(help="Model directory (default: SM_MODEL_DIR)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+) -> None:
+    """Label texts. Exactly one output line per input, never wrapped, so scripts can zip them."""
+    from stream_app.engine.onnx_classifier import OnnxClassifier
+
+    config = settings()
+    lines = texts or [line.rstrip("\n") for line in sys.stdin]
+    classifier = OnnxClassifier(
+        model or config.model_dir,
+        config.provider,
+        config.intra_op_threads,
+        config.max_length,
+        long_text=config.long_text,
+    )
+    out = sys.stdout
+    for start in range(0, len(lines), 256):
+        chunk = lines[start : start + 256]
+        for text, result in zip(chunk, classifier.classify(chunk), strict=True):
+            if as_json:
+                record = {"label": result.label, "score": result.score, "probabilities": result.probabilities}
+                out.write(orjson.dumps(record).decode() + "\n")
+            else:
+                flat = " ".join(text.split())  # an argument may hold newlines; the output line may not
+                out.write(f"{result.label:<8} {result.score:+.3f}  {flat}\n")
+    out.flush()
+
+
+@app.command()
+def counts(
+    source: Annotated[str, typer.Option(help="Source (platform), e.g. x, reddit, reviews")] = "",
+    minutes: int = 10,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Per-minute counts per source, as stored in Redis."""
+    from exporters.queries import list_sources, source_minutes
+    from stream_app.wiring import redis_store
+
+    config = settings()
+
+    async def read() -> dict[str, list[dict[str, object]]]:
+        store = redis_store(config)
+        out: dict[str, list[dict[str, object]]] = {}
+        try:
+            for name in [source] if source else await list_sources(store):
+                buckets = await source_minutes(store, name, minutes)
+                out[name] = [
+                    {"minute": datetime.fromtimestamp(minute, UTC).isoformat(), **total.as_dict()}
+                    for minute, total in buckets.items()
+                    if total.volume
+                ]
+        finally:
+            await store.close()
+        return out
+
+    data = asyncio.run(read())
+    if as_json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    table = Table("source", "minute", "negative", "neutral", "positive", "volume", "mean score")
+    for name, rows in data.items():
+        for row in rows:
+            cells = [str(row[k]) for k in ("negative", "neutral", "positive", "volume")]
+            table.add_row(name, str(row["minute"]), *cells, f"{row['mean_score']:+.3f}")
+    console.print(table)
+
+
+@app.command()
+def query(
+    entity: str,
+    window: Annotated[str, typer.Option(help="Window: 1m, 5m, 1h, 24h, ...")] = "5m",
+    source: Annotated[str | None, typer.Option(help="Only this source (platform)")] = None,
+    since: Annotated[str | None, typer.Option(help="Also print a series from this ISO time or epoch seconds")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Rolling sentiment for an entity, from the Redis aggregates."""
+    from exporters.queries import entity_series, entity_window
+    from stream_app.wiring import redis_store
+
+    config = settings()
+
+    async def read() -> dict[str, Any]:
+        store = redis_store(config)
+        try:
+            out: dict[str, Any] = {"window": await entity_window(store, entity, window, source)}
+            if since:
+                numeric = since.replace(".", "", 1).isdigit()
+                start = float(since) if numeric else datetime.fromisoformat(since).timestamp()
+                out["series"] = await entity_series(store, entity, window, start, source)
+            return out
+        finally:
+            await store.close()
+
+    try:
+        data = asyncio.run(read())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if as_json:
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return
+    title = f"{entity} ({source or 'all sources'}), window {window}"
+    table = Table("from", "negative", "neutral", "positive", "volume", "negative share", "mean score", title=title)
+    rows = [data["window"], *(data["series"]["points"] if "series" in data else [])]
+    for row in rows:
+        start = datetime.fromtimestamp(row.get("from", row.get("start")), UTC).isoformat()
+        cells = [str(row[k]) for k in ("negative", "neutral", "positive", "volume")]
+        table.add_row(start, *cells, f"{row['negative_share']:.3f}", f"{row['mean_score']:+.3f}")
+    console.print(table)
+
+
+@app.command()
+def demo(
+    minutes: int = 40,
+    per_minute: int = 60,
+    rate: float = 400.0,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop this many seconds after the replay; default: wait for Ctrl-C")
+    ] = None,
+) -> None:
+    """Start local Kafka and Redis and a worker; replay history with a spike, then stream live."""
+    run_demo(console, minutes, per_minute, rate, duration)
+
+
+def main() -> None:
+    try:
+        app()
+    except SentimentMonitorError as exc:
+        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        raise SystemExit(2) from None

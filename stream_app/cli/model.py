@@ -1,0 +1,194 @@
+"""`model train|evaluate|export|split|bench`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from stream_app.model.data import read_labelled_csv, split_holdout, write_labelled_csv
+from stream_app.model.metrics import Report, decide, score_predictions
+
+model_app = typer.Typer(help="Train, evaluate, export and benchmark the classifier.", no_args_is_help=True)
+console = Console()
+
+
+@model_app.command("train")
+def train_cmd(
+    data: Annotated[list[Path], typer.Option(help="text,label CSV; repeat for several")],
+    out: Annotated[Path, typer.Option(help="Output dir; the best checkpoint goes to OUT/checkpoint")],
+    base: str = "sentence-transformers/all-MiniLM-L6-v2",
+    seed: int = 13,
+    epochs: float = 1.0,
+    batch_size: int = 32,
+    learning_rate: float = 8e-5,
+    max_length: int = 96,
+    holdout_fraction: float = 0.1,
+    max_minutes: float | None = None,
+) -> None:
+    """Fine-tune a BERT-family checkpoint into a negative/neutral/positive classifier."""
+    from stream_app.model.train import TrainConfig, train
+
+    config = TrainConfig(
+        data=data,
+        out=out,
+        base=base,
+        seed=seed,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        max_length=max_length,
+        holdout_fraction=holdout_fraction,
+        max_minutes=max_minutes,
+    )
+    console.print(train(config)["best"])
+
+
+def _print_report(stem: str, report: Report) -> None:
+    table = Table(title=f"{stem}: n={report.n}  accuracy={report.accuracy:.4f}  macro-F1={report.macro_f1:.4f}")
+    table.add_column("class")
+    for column in ("precision", "recall", "f1", "support"):
+        table.add_column(column, justify="right")
+    for label, row in report.per_class.items():
+        table.add_row(
+            label, f"{row['precision']:.4f}", f"{row['recall']:.4f}", f"{row['f1']:.4f}", str(int(row["support"]))
+        )
+    console.print(table)
+    confusion = Table(title="confusion (rows: gold, columns: predicted)")
+    confusion.add_column("")
+    for label in report.labels:
+        confusion.add_column(label, justify="right")
+    for label, counts in zip(report.labels, report.confusion, strict=True):
+        confusion.add_row(label, *(str(v) for v in counts))
+    console.print(confusion)
+
+
+@model_app.command("evaluate")
+def evaluate_cmd(
+    model: Annotated[Path, typer.Option(help="Model directory")],
+    data: Annotated[list[Path], typer.Option(help="text,label CSV; repeat for several")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics as JSON")] = None,
+    limit: Annotated[int | None, typer.Option(help="Score only the first N rows of each file")] = None,
+    provider: str = "cpu",
+) -> None:
+    """Accuracy, per-class P/R/F1, macro-F1 and confusion. On binary files the decision
+    is positive vs negative: whichever has the higher probability, neutral ignored."""
+    from stream_app.engine.onnx_classifier import OnnxClassifier
+
+    classifier = OnnxClassifier(model, provider=provider)  # type: ignore[arg-type]
+    results: dict[str, object] = {}
+    for path in data:
+        all_examples, binary = read_labelled_csv(path)
+        examples = all_examples[:limit] if limit else all_examples
+        probs = (
+            np.concatenate(
+                [
+                    classifier.probabilities([e.text for e in examples[i : i + 256]])
+                    for i in range(0, len(examples), 256)
+                ]
+            )
+            if examples
+            else np.zeros((0, 3), dtype=np.float32)
+        )
+        gold = np.array([e.label for e in examples], dtype=np.int64)
+        decisions = decide(probs, binary, classifier.calibration.offsets)
+        report = score_predictions(gold, decisions, [0, 2] if binary else [0, 1, 2])
+        _print_report(path.stem, report)
+        results[path.stem] = {**report.as_json(), "binary": binary}
+    if json_out:
+        json_out.write_text(
+            json.dumps(
+                {
+                    "model": str(model),
+                    "provider": classifier.provider,
+                    "precision": classifier.precision,
+                    "files": results,
+                },
+                indent=2,
+            )
+        )
+
+
+@model_app.command("calibrate")
+def calibrate_cmd(
+    model: Annotated[Path, typer.Option(help="Model directory; calibration.json is written into it")],
+    data: Annotated[list[Path], typer.Option(help="Dev text,label CSV (never a test set); repeat")],
+    provider: str = "cpu",
+) -> None:
+    """Fit temperature, bias and decision offsets on dev data; the engine applies them at load."""
+    from stream_app.engine.calibration import CALIBRATION_FILE
+    from stream_app.engine.onnx_classifier import OnnxClassifier
+    from stream_app.model.calibrate import DevSet, fit
+
+    stale = model / CALIBRATION_FILE
+    if stale.exists():
+        stale.unlink()  # fit on raw logits, never on top of an older calibration
+    classifier = OnnxClassifier(model, provider=provider)  # type: ignore[arg-type]
+    sets: dict[str, DevSet] = {}
+    for path in data:
+        examples, binary = read_labelled_csv(path)
+        texts = [e.text for e in examples]
+        logits = np.concatenate([classifier.logits(texts[i : i + 256]) for i in range(0, len(texts), 256)])
+        sets[path.stem] = DevSet(logits, np.array([e.label for e in examples], dtype=np.int64), binary)
+    calibration = fit(sets)
+    calibration.save(model)
+    table = Table(title=f"T={calibration.temperature} bias={calibration.bias} offsets={calibration.offsets}")
+    for column in ("set", "macro-F1 raw", "calibrated", "neg recall raw", "calibrated"):
+        table.add_column(column)
+    for stem, row in calibration.report["per_set"].items():
+        raw, cal = row["raw"], row["calibrated"]
+        table.add_row(
+            stem,
+            f"{raw['macro_f1']:.4f}",
+            f"{cal['macro_f1']:.4f}",
+            f"{raw['negative_recall']:.4f}",
+            f"{cal['negative_recall']:.4f}",
+        )
+    console.print(table)
+    console.print({"p_negative ECE (pooled dev)": calibration.report["p_negative_ece_pooled"]})
+
+
+@model_app.command("split")
+def split_cmd(
+    data: Path,
+    out_dir: Annotated[Path, typer.Option(help="Writes STEM_train.csv and STEM_holdout.csv here")],
+    fraction: float = 0.1,
+) -> None:
+    """Write the stable hash split that training holds out (the same one `train` uses)."""
+    examples, _ = read_labelled_csv(data)
+    train, dev = split_holdout(examples, fraction)
+    write_labelled_csv(out_dir / f"{data.stem}_train.csv", train)
+    write_labelled_csv(out_dir / f"{data.stem}_holdout.csv", dev)
+    console.print(f"{len(train)} train, {len(dev)} held out → {out_dir}")
+
+
+@model_app.command("export")
+def export_cmd(
+    checkpoint: Annotated[Path, typer.Option(help="Hugging Face checkpoint directory")],
+    out: Annotated[Path, typer.Option(help="Model directory to write")],
+    name: str = "sentiment-minilm",
+    version: str = "1.0.0",
+    samples: Annotated[int, typer.Option(help="Texts for the parity checks")] = 300,
+    keep: Annotated[str, typer.Option(help="Precisions to keep, comma separated")] = "fp32,fp16,int8",
+) -> None:
+    """Export to ONNX (fused), quantize INT8, convert FP16, and check parity against PyTorch."""
+    from stream_app.devtools.generate import generate_stream
+    from stream_app.model.export import export_model
+
+    texts = [record["text"] for _, record in generate_stream(minutes=max(1, samples // 60 + 1), per_minute=60, seed=99)]
+    result = export_model(
+        checkpoint,
+        out,
+        texts[:samples],
+        name=name,
+        version=version,
+        keep=[f"model.{k.strip()}.onnx" for k in keep.split(",")],
+    )
+    console.print({"fused": result.fused_ops, "parity": result.parity})
+    if not result.passed:
+        raise typer.Exit(1)

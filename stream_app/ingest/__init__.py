@@ -1,0 +1,1 @@
+"""The Kafka edge: the only code that imports faust or a Kafka client."""

@@ -1,0 +1,200 @@
+"""The Faust edge: the app, the agent that feeds `BatchProcessor`, the timers and the web server.
+
+Everything else the worker runs is built in `stream_app.wiring`; the pages come from
+`stream_app.web.routes`. Swapping the stream layer means rewriting `stream_app/ingest/` only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import faust
+
+from exporters.prometheus import PipelineMetrics
+from stream_app.ingest.kafka_config import KafkaClientConfig
+from stream_app.ingest.publishers import FaustAlertPublisher, FaustPublisher
+from stream_app.pipeline.process import RawRecord
+from stream_app.settings import Settings
+from stream_app.web.pages import token_guard
+from stream_app.web.routes import ROUTES, Route, Site
+from stream_app.wiring import Outputs, Wiring, WiringFactory, default_wiring
+
+log = logging.getLogger(__name__)
+
+Done = dict[tuple[str, int], int]  # (topic, partition) -> last offset fully processed
+
+
+def faust_app(settings: Settings) -> faust.App:
+    kafka = KafkaClientConfig.from_settings(settings)
+    return faust.App(
+        settings.app_id,
+        broker=kafka.faust_brokers(),
+        broker_credentials=kafka.faust_credentials(),
+        store="memory://",
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        topic_allow_declare=False,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka_session_timeout_s,
+        broker_heartbeat_interval=settings.kafka_session_timeout_s / 5,
+        broker_commit_every=200,
+        broker_commit_interval=1.0,
+        stream_buffer_maxsize=max(4096, settings.batch_max_size * 4),
+        producer_linger=0.005,
+        web_application_options={"middlewares": [token_guard(settings.web_token.get_secret_value())]}
+        if settings.web_token
+        else {},
+    )
+
+
+def _raw_topic(app: faust.App, *names: str) -> Any:
+    return app.topic(*names, value_serializer="raw", key_serializer="raw")
+
+
+def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring) -> faust.App:
+    app = faust_app(settings)
+    metrics = PipelineMetrics()
+    outputs = Outputs(
+        batches=FaustPublisher(
+            _raw_topic(app, settings.topic_scored), _raw_topic(app, settings.topic_dead_letter), metrics
+        ),
+        alerts=FaustAlertPublisher(_raw_topic(app, settings.topic_alerts), metrics),
+    )
+    wiring = wiring_factory(settings, outputs, metrics)
+    ready = asyncio.Event()
+    done: Done = {}
+    _add_lifecycle(app, settings, wiring, ready)
+    _add_agent(app, settings, wiring, ready, metrics, done)
+    _add_detector(app, settings, wiring, ready)
+    _add_lag_timer(app, settings, metrics, done)
+    site = Site(
+        store=wiring.store,
+        alert_state=wiring.alert_state,
+        watchlist=wiring.watchlist,
+        ready=ready.is_set,
+        render_metrics=metrics.render,
+        refresh_metrics=wiring.refresh_metrics,
+    )
+    for route in ROUTES:
+        _add_route(app, route, site)
+    app.sm_ready = ready  # type: ignore[attr-defined]
+    return app
+
+
+def _add_lifecycle(app: faust.App, settings: Settings, wiring: Wiring, ready: asyncio.Event) -> None:
+    @app.task  # type: ignore[untyped-decorator]
+    async def _start_wiring() -> None:
+        await wiring.start()
+        ready.set()
+        config = settings.masked()
+        log.info("worker ready; effective config: %s", config, extra={"config": config})
+
+    @app.on_before_shutdown.connect
+    async def _stop_wiring(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """After the consumer stopped: close the runner, the alert sinks and the Redis client."""
+        ready.clear()
+        await wiring.stop()
+
+
+def _add_agent(
+    app: faust.App, settings: Settings, wiring: Wiring, ready: asyncio.Event, metrics: PipelineMetrics, done: Done
+) -> None:
+    inputs = _raw_topic(app, settings.topic_posts, settings.topic_reviews)
+
+    @app.agent(inputs)
+    async def score(stream: Any) -> None:
+        """Two batches in flight: scoring batch n+1 overlaps publishing and counting batch n.
+        Each message is held (incref) past `take_events`' own ack and released only after its
+        batch's Redis write, so no offset commits before its counts are flushed."""
+        await ready.wait()
+        previous: asyncio.Task[None] | None = None
+        async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
+            now = time.monotonic()
+            for event in events:
+                event.message.incref()
+            batch = [
+                RawRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value, now) for e in events
+            ]
+            for record in batch:
+                metrics.messages_in.labels(topic=record.topic).inc()
+            prepared = await wiring.processor.prepare(batch)
+            if previous is not None:
+                await previous  # commits stay in batch order; re-raises a failed commit here
+            previous = asyncio.create_task(_commit_then_ack(stream, prepared, list(events)))
+            previous.add_done_callback(_log_failure)
+
+    async def _commit_then_ack(stream: Any, prepared: Any, events: list[Any]) -> None:
+        await wiring.processor.commit(prepared)
+        for event in events:
+            await stream.ack(event)
+            done[(event.message.topic, event.message.partition)] = event.message.offset
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("batch commit failed; its offsets stay uncommitted", exc_info=task.exception())
+
+
+def _add_detector(app: faust.App, settings: Settings, wiring: Wiring, ready: asyncio.Event) -> None:
+    @app.timer(settings.alert_tick_s)  # type: ignore[untyped-decorator]
+    async def _detect() -> None:
+        """Every worker ticks; only the holder of the Redis lease evaluates (see AlertService)."""
+        if wiring.alerts is None or not ready.is_set():
+            return
+        try:
+            await wiring.alerts.tick()
+        except Exception:  # the next tick retries from the saved state and outbox
+            log.exception("alert evaluation failed")
+
+
+def _add_lag_timer(app: faust.App, settings: Settings, metrics: PipelineMetrics, done: Done) -> None:
+    @app.timer(settings.lag_interval_s)  # type: ignore[untyped-decorator]
+    async def _measure_lag() -> None:
+        """Lag = the partition's end offset minus the next offset this worker would process.
+
+        Measured on a timer, not at scrape time: end offsets go through Faust's consumer thread
+        and take up to a fetch cycle (about a second), longer than a tight scrape timeout.
+        """
+        try:
+            assigned = sorted(app.consumer.assignment())
+            ends = await app.consumer.highwaters(*assigned) if assigned else {}
+            lags: dict[tuple[str, str], int] = {}
+            for tp in assigned:
+                last = done.get((tp.topic, tp.partition))
+                next_offset = last + 1 if last is not None else await app.consumer.position(tp)
+                if ends.get(tp) is not None and next_offset is not None:
+                    lags[(tp.topic, str(tp.partition))] = max(0, ends[tp] - next_offset)
+        except Exception:  # lag is best effort during a rebalance; the next tick tries again
+            log.debug("could not compute consumer lag", exc_info=True)
+            return
+        metrics.consumer_lag.clear()  # partitions that moved away drop out
+        for (topic, partition), lag in lags.items():
+            metrics.consumer_lag.labels(topic=topic, partition=partition).set(lag)
+
+
+def _add_route(app: faust.App, route: Route, site: Site) -> None:
+    """JSON results go through Faust's `web.json`; aiohttp responses pass through as they are."""
+
+    async def view(web: Any, request: Any, **params: str) -> Any:
+        result = await route.handler(site, request.query, **params)
+        if isinstance(result, tuple):
+            return web.json(result[1], status=result[0])
+        return result
+
+    view.__name__ = f"page_{route.name}"
+    app.page(route.path, name=route.name)(view)
+
+
+def run_worker(settings: Settings) -> None:
+    """Blocks until the worker is stopped (SIGINT/SIGTERM)."""
+    app = build_app(settings)
+    # The CLI configured logging (plain or JSON); Faust must not replace it.
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
+    worker.execute_from_commandline()

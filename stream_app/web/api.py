@@ -1,0 +1,111 @@
+"""The read-only JSON API, as plain async functions of (store, query parameters).
+
+Framework-free so the Faust edge stays thin: each returns (status, body), and a bad
+parameter is a 400 with a message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from exporters.queries import entity_overview, entity_series, entity_window, list_entities, top_entities
+from exporters.redis_store import AggregateStore
+from schemas.models import Alert
+
+Response = tuple[int, Any]
+
+# Reachable without the token: probes, and the live page's static files (they hold no data;
+# the page sends the token with each data request).
+OPEN_PATHS = ("/healthz", "/readyz", "/dashboard")
+
+
+def authorized(token: str, path: str, headers: Mapping[str, str]) -> bool:
+    """Whether a request may see `path` when the worker has a token (SM_WEB_TOKEN).
+
+    Bearer header only, never a query parameter: URLs end up in proxy and access logs.
+    """
+    if path in OPEN_PATHS or path.startswith("/dashboard/"):
+        return True
+    scheme, _, given = headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+class AlertReader(Protocol):
+    async def active(self) -> Sequence[Alert]: ...
+
+    async def recent(self) -> Sequence[Alert]: ...
+
+
+def _error(message: str) -> Response:
+    return 400, {"error": message}
+
+
+def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ValueError(f"{name} must be an integer from {low} to {high}")
+    return int(raw)
+
+
+async def get_entities(store: AggregateStore, params: Mapping[str, str]) -> Response:
+    return 200, {"entities": await list_entities(store)}
+
+
+async def get_entity(store: AggregateStore, name: str, params: Mapping[str, str]) -> Response:
+    try:
+        return 200, await entity_window(store, name, params.get("window", "5m"), params.get("source") or None)
+    except ValueError as exc:
+        return _error(str(exc))
+
+
+async def get_series(store: AggregateStore, name: str, params: Mapping[str, str]) -> Response:
+    try:
+        since_raw = params.get("since")
+        if since_raw is None:
+            return _error("since is required: epoch seconds")
+        try:
+            since = float(since_raw)
+        except ValueError:
+            return _error("since must be epoch seconds")
+        return 200, await entity_series(store, name, params.get("window", "1m"), since, params.get("source") or None)
+    except ValueError as exc:
+        return _error(str(exc))
+
+
+async def get_overview(store: AggregateStore, names: Sequence[str], params: Mapping[str, str]) -> Response:
+    """Everything the live page draws in one call: per entity, the window's figures and a
+    per-minute series. Entities: the watch-list, else the busiest ones."""
+    try:
+        window = params.get("window", "5m")
+        minutes = _int(params, "minutes", 60, 5, 24 * 60)
+        if not names:
+            names = [row["entity"] for row in await top_entities(store, "volume", window, 8)]
+        now = time.time()
+        rows = [await entity_overview(store, name, window, minutes, now) for name in names]
+        return 200, {"window": window, "minutes": minutes, "now": now, "entities": rows}
+    except ValueError as exc:
+        return _error(str(exc))
+
+
+async def get_top(store: AggregateStore, params: Mapping[str, str]) -> Response:
+    try:
+        limit = _int(params, "limit", 10, 1, 100)
+        min_volume = _int(params, "min_volume", 1, 0, 10**9)
+        rows = await top_entities(store, params.get("by", "volume"), params.get("window", "5m"), limit, min_volume)
+        return 200, {"by": params.get("by", "volume"), "window": params.get("window", "5m"), "entities": rows}
+    except ValueError as exc:
+        return _error(str(exc))
+
+
+async def get_alerts(state: AlertReader | None, params: Mapping[str, str]) -> Response:
+    """Firing and recent alerts; empty lists when alerting is off."""
+    if state is None:
+        return 200, {"active": [], "recent": []}
+    active = [a.model_dump(mode="json") for a in await state.active()]
+    recent = [a.model_dump(mode="json") for a in await state.recent()]
+    return 200, {"active": active, "recent": recent}

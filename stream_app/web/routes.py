@@ -1,0 +1,99 @@
+"""The worker's route table: every page as (path, name, handler), framework-free.
+
+The stream edge registers each route with its web server (`stream_app.ingest.app`). A handler
+gets the `Site` (what the pages read), the query parameters and the path's parameters, and returns
+either `(status, JSON body)` or a finished aiohttp response (metrics text, static files).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web as aioweb
+
+from stream_app.web import api
+from stream_app.web.pages import metrics_page, static_file
+
+Result = api.Response | aioweb.Response
+Handler = Callable[..., Awaitable[Result]]
+
+
+@dataclass(frozen=True)
+class Site:
+    """What the pages read: the aggregate store, the alert state and the worker's own state."""
+
+    store: Any
+    alert_state: api.AlertReader | None
+    watchlist: Sequence[str]
+    ready: Callable[[], bool]
+    render_metrics: Callable[[], bytes]
+    refresh_metrics: Callable[[], Awaitable[None]] | None = None
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str
+    name: str
+    handler: Handler
+
+
+async def _metrics(site: Site, query: Mapping[str, str]) -> Result:
+    return await metrics_page(site.refresh_metrics, site.render_metrics)
+
+
+async def _entities(site: Site, query: Mapping[str, str]) -> Result:
+    return await api.get_entities(site.store, query)
+
+
+async def _entity(site: Site, query: Mapping[str, str], name: str) -> Result:
+    return await api.get_entity(site.store, name, query)
+
+
+async def _series(site: Site, query: Mapping[str, str], name: str) -> Result:
+    return await api.get_series(site.store, name, query)
+
+
+async def _top(site: Site, query: Mapping[str, str]) -> Result:
+    return await api.get_top(site.store, query)
+
+
+async def _alerts(site: Site, query: Mapping[str, str]) -> Result:
+    return await api.get_alerts(site.alert_state, query)
+
+
+async def _overview(site: Site, query: Mapping[str, str]) -> Result:
+    return await api.get_overview(site.store, site.watchlist, query)
+
+
+async def _dashboard(site: Site, query: Mapping[str, str]) -> Result:
+    return static_file("dashboard.html")
+
+
+async def _dashboard_asset(site: Site, query: Mapping[str, str], asset: str) -> Result:
+    return static_file(asset)
+
+
+async def _healthz(site: Site, query: Mapping[str, str]) -> Result:
+    return 200, {"status": "ok"}
+
+
+async def _readyz(site: Site, query: Mapping[str, str]) -> Result:
+    ready = site.ready()
+    return (200 if ready else 503), {"ready": ready}
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("/metrics", "metrics", _metrics),
+    Route("/entities", "entities", _entities),
+    Route("/entities/{name}", "entity", _entity),
+    Route("/entities/{name}/series", "series", _series),
+    Route("/top", "top", _top),
+    Route("/alerts", "alerts", _alerts),
+    Route("/overview", "overview", _overview),
+    Route("/dashboard", "dashboard", _dashboard),
+    Route("/dashboard/{asset}", "dashboard_asset", _dashboard_asset),
+    Route("/healthz", "healthz", _healthz),
+    Route("/readyz", "readyz", _readyz),
+)
