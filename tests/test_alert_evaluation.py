@@ -63,7 +63,7 @@ def test_scenarios_then_evaluate_writes_the_documented_json(tmp_path: Path) -> N
     report = json.loads(out.read_text())
     for key in ("precision", "recall", "median_delay_s", "false_alerts_per_entity_per_day"):
         assert key in report
-    assert report["spikes"] == len(truth["spikes"]) and report["entities"] == 7
+    assert report["spikes"] == len(truth["spikes"]) and report["entities"] == 6
     assert report["recall"] >= 0.5  # the small suite's spikes are large; a broken detector finds none
     assert "targeted_recall" in report["details"]  # the manifest beside the events was picked up
 

@@ -177,8 +177,9 @@ class SpikeDetector:
     def _learn(self, state: EntityState, minute: int, negatives: int, volume: int, excluded: bool) -> None:
         """Seasonal slots learn every minute, so a pattern that recurs daily or weekly becomes
         the norm even though it fired the first time; the EWMAs skip minutes an alert covered."""
-        expected = state.volume_ewma * (1 - self.decay)
+        expected = self.rate_per_minute(state)
         state.volume_ewma = state.volume_ewma * self.decay + volume
+        state.volume_weight = state.volume_weight * self.decay + 1.0
         surge = expected > 0 and volume > self.params.learn_volume_cap * expected
         if not excluded and not surge:  # a surge's extra posts would dilute the share it learns
             state.ewma_neg = state.ewma_neg * self.decay + negatives
@@ -198,10 +199,7 @@ class SpikeDetector:
         if state.last_minute is not None and minute - state.last_minute > MINUTE:
             gap = (minute - state.last_minute) // MINUTE - 1
             self._evict(state, minute - p.longest_window_min * MINUTE)
-            for name, decay in (("ewma", self.decay), ("long", self.long_decay)):
-                for part in ("neg", "total"):
-                    setattr(state, f"{name}_{part}", getattr(state, f"{name}_{part}") * decay**gap)
-            state.volume_ewma *= self.decay**gap
+            self._learn_gap(state, gap)
         state.last_minute = minute
         state.window.append([minute, negatives, volume, int(state.status == "firing")])
         self._evict(state, minute - p.longest_window_min * MINUTE)
@@ -222,13 +220,25 @@ class SpikeDetector:
             return self._maybe_fire(entity, state, minute, p0, expected)
         return self._maybe_resolve(entity, state, minute, p0, expected)
 
+    def rate_per_minute(self, state: EntityState) -> float:
+        """Posts per minute, surges included; bias-corrected, so it is right from the first minutes."""
+        return state.volume_ewma / state.volume_weight if state.volume_weight > 0 else 0.0
+
+    def _learn_gap(self, state: EntityState, gap: int) -> None:
+        """Minutes never stepped (no data read) decay the EWMAs as empty minutes would."""
+        for name in ("ewma_neg", "ewma_total", "volume_ewma"):
+            setattr(state, name, getattr(state, name) * self.decay**gap)
+        state.volume_weight = state.volume_weight * self.decay**gap + (1 - self.decay**gap) / (1 - self.decay)
+        state.long_neg *= self.long_decay**gap
+        state.long_total *= self.long_decay**gap
+
     def threshold(self, state: EntityState) -> float:
         """The CUSUM threshold for this entity's volume. Page's CUSUM false-alarms about once per
         e^h posts, so a fixed h pages a busy entity far more often per week than a thin one; h
         grows by `threshold_volume_slope` nats per e-fold of posts per hour above the reference
         (and shrinks below it, to `threshold_floor`), which keeps the budget per entity-week."""
         p = self.params
-        per_hour = 60 * state.volume_ewma * (1 - self.decay)
+        per_hour = 60 * self.rate_per_minute(state)
         shift = p.threshold_volume_slope * math.log(max(per_hour, 1e-3) / p.threshold_reference_per_hour)
         return max(p.threshold_floor, p.cusum_threshold + shift)
 

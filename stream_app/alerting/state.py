@@ -66,6 +66,7 @@ class EntityState:
     long_neg: float = 0.0  # the slow EWMA: the baseline of entities too thin for the fast one
     long_total: float = 0.0
     volume_ewma: float = 0.0  # every minute's volume, surges included: what "a surge" is measured against
+    volume_weight: float = 0.0  # the same EWMA of 1 per minute, to bias-correct it while it warms up
     cusum: float = 0.0
     cusum_start: int | None = None
     above: int = 0
@@ -105,6 +106,7 @@ def _upgrade_v1(values: dict[str, Any]) -> dict[str, Any]:
     values.setdefault("long_neg", values.get("ewma_neg", 0.0))
     values.setdefault("long_total", values.get("ewma_total", 0.0))
     values.setdefault("volume_ewma", values.get("ewma_total", 0.0))
+    values.setdefault("volume_weight", 1 / (1 - 0.5 ** (1 / 180)))  # a long-running v1 state: saturated
     if values.get("status") == "firing":
         values.setdefault("fired_window_min", 5)
     return values
