@@ -19,6 +19,10 @@ def firing(entity: str, at: int) -> Transition:
     return Transition(entity, "firing", "id", "warning", at - 60, at, EV)
 
 
+def evaluate_args(suite: Path) -> list[str]:
+    return ["alerts", "evaluate", "--events", str(suite / "events.jsonl"), "--truth", str(suite / "truth.json")]
+
+
 def test_matching_follows_the_issue_rules() -> None:
     truth = [{"entity": "A", "start": 1000, "end": 2000}, {"entity": "B", "start": 1000, "end": 1600}]
     firings = [
@@ -47,19 +51,7 @@ def test_scenarios_then_evaluate_writes_the_documented_json(tmp_path: Path) -> N
     assert truth["spikes"] and set(truth["spikes"][0]) == {"entity", "start", "end"}
 
     out = tmp_path / "report.json"
-    result = runner.invoke(
-        app,
-        [
-            "alerts",
-            "evaluate",
-            "--events",
-            str(tmp_path / "events.jsonl"),
-            "--truth",
-            str(tmp_path / "truth.json"),
-            "--json",
-            str(out),
-        ],
-    )
+    result = runner.invoke(app, [*evaluate_args(tmp_path), "--json", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     for key in ("precision", "recall", "median_delay_s", "false_alerts_per_entity_per_day"):
@@ -111,15 +103,7 @@ def test_end_to_end_with_real_texts_and_the_shipped_model(tmp_path: Path) -> Non
     reports = {}
     for name, extra in (("gold", []), ("model", ["--score-with", str(MODEL)])):
         out = tmp_path / f"{name}.json"
-        args = [
-            "alerts",
-            "evaluate",
-            "--events",
-            str(tmp_path / "events.jsonl"),
-            "--truth",
-            str(tmp_path / "truth.json"),
-        ]
-        result = runner.invoke(app, [*args, "--json", str(out), *extra])
+        result = runner.invoke(app, [*evaluate_args(tmp_path), "--json", str(out), *extra])
         assert result.exit_code == 0, result.output
         reports[name] = json.loads(out.read_text())
     gold, model = reports["gold"], reports["model"]

@@ -20,9 +20,10 @@ pytestmark = pytest.mark.integration
 WATCHLIST = Path(__file__).resolve().parents[1] / "deploy" / "watchlist" / "demo.yaml"
 # 6 posts a minute over four brands: Veltro Motors gets about 7 per 5 minutes at baseline and about
 # 20 per 5 minutes in the spike, below the old fixed minimum of 25. Minutes join the baseline when
-# they leave the detector's longest (60-minute) window, hence 200 minutes before the spike.
+# they leave the detector's longest (60-minute) window, and a baseline needs 150 of them:
+# hence 320 minutes before the spike.
 PER_MINUTE = 6
-SPIKE = SpikeScript(entity="Veltro Motors", start_minute=200, minutes=20, share=0.9)
+SPIKE = SpikeScript(entity="Veltro Motors", start_minute=320, minutes=20, share=0.9)
 
 
 def feed(settings, records) -> None:  # type: ignore[no-untyped-def]
@@ -44,13 +45,13 @@ def test_spike_fires_once_and_resolves_once_through_a_crash(stack_env, worker_fa
         }
         settings = settings_from({**stack_env, **alert_env})
         create_topics(settings)
-        # 280 minutes of event time ending now: 200 of baseline, a 20-minute spike, 60 calm.
-        records = list(generate_stream(minutes=280, per_minute=PER_MINUTE, seed=5, spike=SPIKE))
-        split = next(i for i, (_, r) in enumerate(records) if r["id"].endswith(f"-{212 * PER_MINUTE + 1}"))
+        # 400 minutes of event time ending now: 320 of baseline, a 20-minute spike, 60 calm.
+        records = list(generate_stream(minutes=400, per_minute=PER_MINUTE, seed=5, spike=SPIKE))
+        split = next(i for i, (_, r) in enumerate(records) if r["id"].endswith(f"-{332 * PER_MINUTE + 1}"))
 
         first = worker_factory(**alert_env)
         first.wait_ready()
-        feed(settings, records[:split])  # up to minute 212: the spike is under way
+        feed(settings, records[:split])  # up to minute 332: the spike is under way
         alerts: list[dict] = []
 
         def alerts_seen(status: str) -> bool:
