@@ -132,9 +132,12 @@ class ShareAndVolume(_Contract):
 class AlertStatistic(_Contract):
     method: Literal["bernoulli_cusum"] = "bernoulli_cusum"
     cusum_llr: float = Field(description="Page's CUSUM of the per-post log-likelihood ratio, in nats")
-    threshold: float
+    threshold: float = Field(description="The CUSUM threshold at this entity's volume, in nats")
     wilson_lower: float = Field(description="Lower Wilson bound of the window's negative share")
     z: float = Field(description="Normal z of the window's share against the baseline")
+    window_min: int = Field(5, description="The confirmation window that fired (or that the resolution was judged on)")
+    window_reason: str = Field("", description="Why that window: the shortest holding enough posts")
+    negatives: int = Field(0, description="Negative posts in that window")
 
 
 class Alert(_Contract):
@@ -147,7 +150,7 @@ class Alert(_Contract):
     entity: str
     status: Literal["firing", "resolved"]
     severity: Literal["warning", "critical"]
-    window_s: int = Field(description="The short window the test ran on")
+    window_s: int = Field(description="The confirmation window the test ran on (5-60 min, by volume)")
     starts_at: datetime = Field(description="Estimated start of the spike (the CUSUM change point)")
     ends_at: datetime | None = Field(None, description="When the spike was judged over; null while firing")
     evaluated_at: datetime = Field(description="End of the event-time minute this decision was made in")

@@ -61,10 +61,15 @@ class Settings(BaseSettings):
     # Alerting (docs/alerting.md); per-entity overrides go under `alerts:` in the watch-list
     alerts_enabled: bool = True
     alert_short_window_min: int = Field(5, ge=1, le=60)
-    alert_min_volume: int = Field(25, ge=1, description="Posts in the short window before an alert may fire")
+    alert_min_volume: int = Field(20, ge=1, description="Posts the confirmation window must hold (it grows to)")
+    alert_confirm_windows_min: tuple[int, ...] = Field(
+        (5, 15, 30, 60), description="Confirmation windows, shortest first: the first with enough posts is judged"
+    )
+    alert_min_negatives: int = Field(6, ge=1, description="Negative posts the confirmation window must hold")
     alert_min_abs_increase: float = Field(0.05, gt=0, lt=1, description="Window share minus baseline, at least")
     alert_spike_ratio: float = Field(2.0, gt=1, description="The spike size the CUSUM is tuned for")
-    alert_cusum_threshold: float = Field(7.0, gt=0, description="Evidence (nats) needed to fire")
+    alert_cusum_threshold: float = Field(7.0, gt=0, description="Evidence (nats) needed at the reference volume")
+    alert_threshold_volume_slope: float = Field(1.0, ge=0, description="Nats added per e-fold of posts an hour")
     alert_confirm_min: int = Field(3, ge=1, description="Minutes in a row the evidence must stay above it")
     alert_resolve_abs_increase: float = Field(0.03, ge=0, description="Resolve when the share falls to this")
     alert_cooldown_min: int = Field(30, ge=0)
@@ -132,6 +137,9 @@ class Settings(BaseSettings):
         return DetectorParams(
             short_window_min=self.alert_short_window_min,
             min_volume=self.alert_min_volume,
+            confirm_windows_min=self.alert_confirm_windows_min,
+            min_negatives=self.alert_min_negatives,
+            threshold_volume_slope=self.alert_threshold_volume_slope,
             min_abs_increase=self.alert_min_abs_increase,
             spike_ratio=self.alert_spike_ratio,
             cusum_threshold=self.alert_cusum_threshold,

@@ -1,24 +1,28 @@
 """Per-entity negative-spike detection over minute buckets. Pure: no clock, I/O or framework.
 
-The detector steps through event-time minutes. For each minute it updates a short sliding
-window (volume and negative share), a Bernoulli CUSUM against the baseline share, and, with
-minutes leaving the short window, the baseline itself:
+The detector steps through event-time minutes. Evidence accumulates in a Bernoulli CUSUM
+against the baseline share; guards that scale with the entity's volume decide whether that
+evidence may page (docs/alerting.md):
 
-* baseline share p0 = the EWMA share, or the same-hour share where that is significantly
-  higher: the hour of the week once two previous weeks have enough posts in that hour, else
-  the hour of the day once two previous days have. That keeps daily and weekly cycles from
-  paging, while a one-off spike yesterday does not hide one today;
-* the CUSUM tests H1: p1 = max(spike_ratio·p0, p0 + min_abs_increase) against H0: p0;
-* it fires when the CUSUM has stayed above `cusum_threshold` for `confirm_minutes` minutes in
-  a row (noise crosses briefly; a spike keeps climbing) and every guard holds: the baseline has
-  warmed up, the window has `min_volume` posts, its share is at least `min_abs_increase`
-  above p0, its Wilson lower bound is above p0, and no cooldown is running;
-* it resolves (hysteresis) when the window share falls to p0 + `resolve_abs_increase`, or
-  the entity goes quiet. A cooldown then holds off the next firing.
+* baseline share p0 = the fast EWMA share (half-life `baseline_half_life_min`), or the slow one
+  (`long_half_life_min`) while the fast one holds fewer than `min_baseline_posts` posts, raised
+  to the same-hour share where that is significantly higher (hour of the week once two
+  previous weeks have enough posts in that hour, else hour of the day), then raised by
+  `baseline_margin_se` standard errors of its own estimate, so a thin baseline that happens to
+  sit low does not turn noise into evidence;
+* the CUSUM tests H1: p1 = max(spike_ratio·p0, p0 + min_abs_increase) against H0: p0; it must
+  stay above `cusum_threshold` for `confirm_minutes` minutes with posts in a row;
+* the confirmation window is the shortest of `confirm_windows_min` (5, 15, 30, 60 min) that
+  holds `min_volume` posts: a busy entity is judged on 5 minutes, a thin one on up to an hour.
+  That window must hold `min_negatives` negatives, a share `min_abs_increase` above p0, and a
+  Wilson lower bound above p0. No window long enough: no alert (the entity is too thin);
+* it resolves (hysteresis) when the share in the window that fired falls to
+  p0 + `resolve_abs_increase`, or that window empties. A cooldown then holds off the next firing.
 
-Minutes seen while an alert fires never enter the EWMA, so a long spike cannot teach the
+Minutes seen while an alert fires never enter the EWMAs, so a long spike cannot teach the
 detector that it is normal; the seasonal slots do learn them, so a pattern that recurs at the
-same hour stops paging once it has happened on two days. All state is in `EntityState`, which round-trips through JSON.
+same hour stops paging once it has happened on two days. Minutes join the baseline only when
+they leave the longest window. All state is in `EntityState`, which round-trips through JSON.
 """
 
 from __future__ import annotations
@@ -27,14 +31,14 @@ import dataclasses
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
+from stream_app.alerting.state import EntityState, Severity, Slot, Status
 from stream_app.alerting.stats import cusum_step, wilson_bounds, z_score
 from stream_app.errors import ConfigError
 
-Status = Literal["ok", "firing"]
-Severity = Literal["warning", "critical"]
+__all__ = ["MINUTE", "DetectorParams", "EntityState", "Evidence", "Severity", "Slot", "SpikeDetector", "Status"]
 MINUTE = 60
 
 
@@ -43,7 +47,9 @@ class DetectorParams:
     """Tunables; defaults were chosen with `alerts evaluate` on the generated suite (docs/alerting.md)."""
 
     short_window_min: int = 5
-    min_volume: int = 25
+    confirm_windows_min: tuple[int, ...] = (5, 15, 30, 60)
+    min_volume: int = 20
+    min_negatives: int = 6
     min_abs_increase: float = 0.05
     spike_ratio: float = 2.0
     cusum_threshold: float = 7.0
@@ -51,10 +57,22 @@ class DetectorParams:
     resolve_abs_increase: float = 0.03
     cooldown_min: int = 30
     baseline_half_life_min: float = 180.0
+    long_half_life_min: float = 1440.0
     min_baseline_posts: float = 150.0
+    baseline_margin_se: float = 0.5
     seasonal_min_posts: float = 40.0
     critical_ratio: float = 2.5
     confirm_minutes: int = 3
+    threshold_reference_per_hour: float = 60.0
+    threshold_volume_slope: float = 1.0
+    threshold_floor: float = 4.0
+    learn_volume_cap: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not self.confirm_windows_min or list(self.confirm_windows_min) != sorted(set(self.confirm_windows_min)):
+            raise ConfigError("confirm_windows_min must be increasing, e.g. [5, 15, 30, 60]")
+        if self.confirm_windows_min[0] < 1:
+            raise ConfigError("confirm_windows_min must be at least one minute")
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> DetectorParams:
         """Per-entity overrides from the watch-list (`alerts:` mapping); unknown keys are errors."""
@@ -62,79 +80,20 @@ class DetectorParams:
         unknown = set(overrides) - known
         if unknown:
             raise ConfigError(f"unknown alert override(s): {', '.join(sorted(unknown))}")
-        return dataclasses.replace(self, **overrides)
+        values = dict(overrides)
+        if "confirm_windows_min" in values:
+            values["confirm_windows_min"] = tuple(values["confirm_windows_min"])
+        return dataclasses.replace(self, **values)
 
-
-@dataclass
-class Slot:
-    """Counts for one seasonal slot (an hour of the week or of the day): the current period and
-    the two complete periods before it."""
-
-    last_neg: int = 0
-    last_total: int = 0
-    before_neg: int = 0
-    before_total: int = 0
-    cur_neg: int = 0
-    cur_total: int = 0
-    period: int = -1
-
-    def add(self, period: int, negatives: int, volume: int) -> None:
-        if period != self.period:
-            if self.period >= 0:
-                self.before_neg, self.before_total = self.last_neg, self.last_total
-                self.last_neg, self.last_total = self.cur_neg, self.cur_total
-            self.cur_neg, self.cur_total, self.period = 0, 0, period
-        self.cur_neg += negatives
-        self.cur_total += volume
-
-    def estimate(self, period: int, min_posts: float) -> tuple[float, float] | None:
-        """(share, posts) of the same slot in the two previous periods, the lower of the two.
-
-        Two periods, because one is not a pattern: the lower share of both is high only when
-        the pattern recurred, so a one-off spike does not blind the detector a day later.
-        The current period is left out: it may hold the spike being judged."""
-        if 0 <= self.period < period:  # the stored "current" period is already history
-            history = [(self.cur_neg, self.cur_total), (self.last_neg, self.last_total)]
-        else:
-            history = [(self.last_neg, self.last_total), (self.before_neg, self.before_total)]
-        if any(total < min_posts for _, total in history):
-            return None
-        return min((neg / total, float(total)) for neg, total in history)
-
-
-@dataclass
-class EntityState:
-    last_minute: int | None = None
-    window: list[list[int]] = field(default_factory=list)  # [minute, negatives, volume, excluded]
-    ewma_neg: float = 0.0
-    ewma_total: float = 0.0
-    cusum: float = 0.0
-    cusum_start: int | None = None
-    above: int = 0
-    status: Status = "ok"
-    alert_id: str | None = None
-    fired_at: int | None = None
-    started_at: int | None = None
-    severity: Severity | None = None
-    fired_baseline: float | None = None
-    cooldown_until: int = 0
-    hour_of_week: dict[str, Slot] = field(default_factory=dict)
-    hour_of_day: dict[str, Slot] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> EntityState:
-        values = dict(data)
-        for name in ("hour_of_week", "hour_of_day"):
-            values[name] = {k: Slot(**v) for k, v in values.get(name, {}).items()}
-        return cls(**values)
+    @property
+    def longest_window_min(self) -> int:
+        return max(self.confirm_windows_min[-1], self.short_window_min)
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the alert reports about the minute it was decided in."""
+    """What the alert reports about the minute it was decided in. The `window_*` figures are
+    those of the confirmation window `window_min`, chosen for the reason `why`."""
 
     minute: int
     window_negatives: int
@@ -145,6 +104,9 @@ class Evidence:
     cusum: float
     wilson_lower: float
     z: float
+    window_min: int = 5
+    why: str = ""
+    threshold: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -165,36 +127,65 @@ def alert_id(entity: str, fired_minute: int) -> str:
     return hashlib.sha256(f"{entity}\x00{fired_minute}".encode()).hexdigest()[:20]
 
 
+def window_counts(state: EntityState, minute: int, span_min: int) -> tuple[int, int]:
+    """(negatives, posts) over the `span_min` minutes ending with `minute`."""
+    first = minute - (span_min - 1) * MINUTE
+    k = n = 0
+    for row in reversed(state.window):
+        if row[0] < first:
+            break
+        k += row[1]
+        n += row[2]
+    return k, n
+
+
 class SpikeDetector:
     def __init__(self, params: DetectorParams) -> None:
         self.params = params
         self.decay = 0.5 ** (1.0 / params.baseline_half_life_min)
+        self.long_decay = 0.5 ** (1.0 / params.long_half_life_min)
 
-    def baseline_share(self, state: EntityState, minute: int) -> float | None:
-        """The EWMA share, raised to the same-hour share when that is significantly higher
-        (two standard errors): taking the max unconditionally would bias p0 upwards by the
-        seasonal estimate's own noise and cost recall on every stationary entity."""
-        if state.ewma_total < self.params.min_baseline_posts:
+    def baseline(self, state: EntityState, minute: int) -> tuple[float, float] | None:
+        """(p0, expected posts per short window), or None until a baseline has enough posts.
+
+        The fast EWMA follows drifts; where it is too thin (fewer than `min_baseline_posts`),
+        the slow one stands in: an entity at 6 posts an hour has ~26 posts in a 3-hour
+        half-life, far too few to tell 20 % from 30 %, but ~200 in a day's. The same-hour
+        share raises p0 when it is significantly higher (two standard errors): taking the max
+        unconditionally would bias p0 upwards by the seasonal estimate's own noise."""
+        p = self.params
+        if state.ewma_total >= p.min_baseline_posts:
+            neg, total, decay = state.ewma_neg, state.ewma_total, self.decay
+        elif state.long_total >= p.min_baseline_posts:
+            neg, total, decay = state.long_neg, state.long_total, self.long_decay
+        else:
             return None
-        share = state.ewma_neg / state.ewma_total
+        share, posts = neg / total, total
         hour = minute // 3600
         week_slot = state.hour_of_week.get(str(hour % 168))
         day_slot = state.hour_of_day.get(str(hour % 24))
-        seasonal = week_slot.estimate(minute // (7 * 86400), self.params.seasonal_min_posts) if week_slot else None
+        seasonal = week_slot.estimate(minute // (7 * 86400), p.seasonal_min_posts) if week_slot else None
         if seasonal is None and day_slot is not None:
-            seasonal = day_slot.estimate(minute // 86400, self.params.seasonal_min_posts)
+            seasonal = day_slot.estimate(minute // 86400, p.seasonal_min_posts)
         if seasonal is not None:
-            seasonal_share, posts = seasonal
-            if seasonal_share - share > 2 * math.sqrt(max(seasonal_share * (1 - seasonal_share), 1e-4) / posts):
-                share = seasonal_share
-        return min(0.95, max(0.005, share))
+            seasonal_share, seasonal_posts = seasonal
+            if seasonal_share - share > 2 * _se(seasonal_share, seasonal_posts):
+                share, posts = seasonal_share, seasonal_posts
+        share += p.baseline_margin_se * _se(share, posts)
+        return min(0.95, max(0.005, share)), total * (1 - decay) * p.short_window_min
 
     def _learn(self, state: EntityState, minute: int, negatives: int, volume: int, excluded: bool) -> None:
         """Seasonal slots learn every minute, so a pattern that recurs daily or weekly becomes
-        the norm even though it fired the first time; the EWMA skips minutes an alert covered."""
-        if not excluded:
+        the norm even though it fired the first time; the EWMAs skip minutes an alert covered."""
+        expected = self.rate_per_minute(state)
+        state.volume_ewma = state.volume_ewma * self.decay + volume
+        state.volume_weight = state.volume_weight * self.decay + 1.0
+        surge = expected > 0 and volume > self.params.learn_volume_cap * expected
+        if not excluded and not surge:  # a surge's extra posts would dilute the share it learns
             state.ewma_neg = state.ewma_neg * self.decay + negatives
             state.ewma_total = state.ewma_total * self.decay + volume
+            state.long_neg = state.long_neg * self.long_decay + negatives
+            state.long_total = state.long_total * self.long_decay + volume
         if volume:
             hour = minute // 3600
             state.hour_of_week.setdefault(str(hour % 168), Slot()).add(minute // (7 * 86400), negatives, volume)
@@ -207,17 +198,15 @@ class SpikeDetector:
             return None  # already seen: replays after a restart are no-ops
         if state.last_minute is not None and minute - state.last_minute > MINUTE:
             gap = (minute - state.last_minute) // MINUTE - 1
-            self._evict(state, minute - p.short_window_min * MINUTE)
-            state.ewma_neg *= self.decay**gap
-            state.ewma_total *= self.decay**gap
+            self._evict(state, minute - p.longest_window_min * MINUTE)
+            self._learn_gap(state, gap)
         state.last_minute = minute
         state.window.append([minute, negatives, volume, int(state.status == "firing")])
-        self._evict(state, minute - p.short_window_min * MINUTE)
-        k = sum(row[1] for row in state.window)
-        n = sum(row[2] for row in state.window)
-        p0 = self.baseline_share(state, minute)
-        if p0 is None:
+        self._evict(state, minute - p.longest_window_min * MINUTE)
+        base = self.baseline(state, minute)
+        if base is None:
             return None
+        p0, expected = base
         p1 = min(0.99, max(p.spike_ratio * p0, p0 + p.min_abs_increase))
         before = state.cusum
         state.cusum = cusum_step(state.cusum, negatives, volume, p0, p1)
@@ -225,61 +214,109 @@ class SpikeDetector:
             state.cusum_start = minute
         elif state.cusum == 0.0:
             state.cusum_start = None
-        share = k / n if n else 0.0
-        lower, _ = wilson_bounds(k, n, p.confirm_z)
-        evidence = Evidence(
+        if state.status == "ok":
+            if volume:  # persistence counts minutes with posts: an empty minute proves nothing
+                state.above = state.above + 1 if state.cusum >= self.threshold(state) else 0
+            return self._maybe_fire(entity, state, minute, p0, expected)
+        return self._maybe_resolve(entity, state, minute, p0, expected)
+
+    def rate_per_minute(self, state: EntityState) -> float:
+        """Posts per minute, surges included; bias-corrected, so it is right from the first minutes."""
+        return state.volume_ewma / state.volume_weight if state.volume_weight > 0 else 0.0
+
+    def _learn_gap(self, state: EntityState, gap: int) -> None:
+        """Minutes never stepped (no data read) decay the EWMAs as empty minutes would."""
+        for name in ("ewma_neg", "ewma_total", "volume_ewma"):
+            setattr(state, name, getattr(state, name) * self.decay**gap)
+        state.volume_weight = state.volume_weight * self.decay**gap + (1 - self.decay**gap) / (1 - self.decay)
+        state.long_neg *= self.long_decay**gap
+        state.long_total *= self.long_decay**gap
+
+    def threshold(self, state: EntityState) -> float:
+        """The CUSUM threshold for this entity's volume. Page's CUSUM false-alarms about once per
+        e^h posts, so a fixed h pages a busy entity far more often per week than a thin one; h
+        grows by `threshold_volume_slope` nats per e-fold of posts per hour above the reference
+        (and shrinks below it, to `threshold_floor`), which keeps the budget per entity-week."""
+        p = self.params
+        per_hour = 60 * self.rate_per_minute(state)
+        shift = p.threshold_volume_slope * math.log(max(per_hour, 1e-3) / p.threshold_reference_per_hour)
+        return max(p.threshold_floor, p.cusum_threshold + shift)
+
+    def evidence(self, state: EntityState, minute: int, span: int, p0: float, expected: float, why: str) -> Evidence:
+        k, n = window_counts(state, minute, span)
+        lower, _ = wilson_bounds(k, n, self.params.confirm_z)
+        return Evidence(
             minute,
             k,
             n,
-            round(share, 4),
+            round(k / n if n else 0.0, 4),
             round(p0, 4),
-            round(state.ewma_total * (1 - self.decay) * p.short_window_min, 2),
+            round(expected * span / self.params.short_window_min, 2),
             round(state.cusum, 3),
             round(lower, 4),
             round(z_score(k, n, p0), 3),
+            span,
+            why,
+            round(self.threshold(state), 3),
         )
-        if state.status == "ok":
-            return self._maybe_fire(entity, state, evidence, p0)
-        return self._maybe_resolve(entity, state, evidence)
 
-    def _maybe_fire(self, entity: str, state: EntityState, ev: Evidence, p0: float) -> Transition | None:
+    def confirmation(self, state: EntityState, minute: int, p0: float, expected: float) -> Evidence | None:
+        """The shortest window with `min_volume` posts, judged by every guard; None when no
+        window is long enough. Only that one window is judged, not the best of several, so
+        the guards' false-alarm rate is that of one test."""
         p = self.params
-        state.above = state.above + 1 if state.cusum >= p.cusum_threshold else 0
-        if not (
-            state.above >= p.confirm_minutes
-            and ev.window_volume >= p.min_volume
-            and ev.window_share - p0 >= p.min_abs_increase
-            and ev.wilson_lower > p0
-            and ev.minute >= state.cooldown_until
-        ):
+        for span in p.confirm_windows_min:
+            k, n = window_counts(state, minute, span)
+            if n < p.min_volume:
+                continue
+            why = f"shortest window with >= {p.min_volume} posts ({n} posts, {k} negative)"
+            ev = self.evidence(state, minute, span, p0, expected, why)
+            passed = k >= p.min_negatives and ev.window_share - p0 >= p.min_abs_increase and ev.wilson_lower > p0
+            return ev if passed else None
+        return None
+
+    def _maybe_fire(
+        self, entity: str, state: EntityState, minute: int, p0: float, expected: float
+    ) -> Transition | None:
+        p = self.params
+        if state.above < p.confirm_minutes or minute < state.cooldown_until:
+            return None
+        ev = self.confirmation(state, minute, p0, expected)
+        if ev is None:
             return None
         critical = ev.window_share >= min(0.95, p.critical_ratio * p0) and ev.wilson_lower >= p.spike_ratio * p0
         severity: Severity = "critical" if critical else "warning"
-        window_start = ev.minute - (p.short_window_min - 1) * MINUTE
+        # The change point is the CUSUM's; without one, the start of the short window.
+        window_start = minute - (p.short_window_min - 1) * MINUTE
         started = min(state.cusum_start or window_start, window_start)
-        state.status, state.severity, state.fired_at, state.started_at = "firing", severity, ev.minute, started
-        state.alert_id = alert_id(entity, ev.minute)
-        state.fired_baseline = p0
+        state.status, state.severity, state.fired_at, state.started_at = "firing", severity, minute, started
+        state.alert_id = alert_id(entity, minute)
+        state.fired_baseline, state.fired_window_min = p0, ev.window_min
         for row in state.window:
             row[3] = 1  # the spike's first minutes must not leak into the baseline either
-        return Transition(entity, "firing", state.alert_id, severity, started, ev.minute + MINUTE, ev)
+        return Transition(entity, "firing", state.alert_id, severity, started, minute + MINUTE, ev)
 
-    def _maybe_resolve(self, entity: str, state: EntityState, ev: Evidence) -> Transition | None:
+    def _maybe_resolve(
+        self, entity: str, state: EntityState, minute: int, p0: float, expected: float
+    ) -> Transition | None:
         p = self.params
-        baseline = state.fired_baseline if state.fired_baseline is not None else ev.baseline_share
+        baseline = state.fired_baseline if state.fired_baseline is not None else p0
+        span = state.fired_window_min or p.short_window_min
+        ev = self.evidence(state, minute, span, p0, expected, f"the {span}-minute window the alert fired on")
         if ev.window_volume > 0 and ev.window_share > baseline + p.resolve_abs_increase:
             return None
         assert state.alert_id is not None and state.severity is not None and state.started_at is not None
         transition = Transition(
-            entity, "resolved", state.alert_id, state.severity, state.started_at, ev.minute + MINUTE, ev
+            entity, "resolved", state.alert_id, state.severity, state.started_at, minute + MINUTE, ev
         )
         state.status, state.cusum, state.cusum_start, state.above = "ok", 0.0, None, 0
-        state.cooldown_until = ev.minute + p.cooldown_min * MINUTE
+        state.cooldown_until = minute + p.cooldown_min * MINUTE
         state.alert_id = state.severity = state.fired_at = state.started_at = state.fired_baseline = None
+        state.fired_window_min = None
         return transition
 
     def _evict(self, state: EntityState, before_minute: int) -> None:
-        """Minutes leaving the short window join the baseline (see `_learn`)."""
+        """Minutes leaving the longest window join the baseline (see `_learn`)."""
         keep = []
         for row in state.window:
             if row[0] > before_minute:
@@ -287,3 +324,8 @@ class SpikeDetector:
             else:
                 self._learn(state, row[0], row[1], row[2], excluded=bool(row[3]))
         state.window = keep
+
+
+def _se(share: float, posts: float) -> float:
+    """Standard error of a share estimated from `posts` posts (floored, so 0 % is not certain)."""
+    return math.sqrt(max(share * (1 - share), 1e-4) / max(posts, 1.0))

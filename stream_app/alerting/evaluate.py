@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 
 from stream_app.alerting.detector import MINUTE, DetectorParams, EntityState, SpikeDetector, Transition
-from stream_app.alerting.scenarios import qualifies
+from stream_app.alerting.scenarios import LABELS, qualifies
 from stream_app.errors import SentimentMonitorError
 
 Counts = dict[str, dict[int, list[int]]]  # entity -> minute -> [negatives, volume]
@@ -28,21 +28,33 @@ class EvaluationInputError(SentimentMonitorError):
     """EVENTS.jsonl or TRUTH.json is not in the documented format."""
 
 
-def read_events(lines: Iterable[bytes]) -> tuple[Counts, int, int]:
-    """Minute counts per entity, and the first and last minute seen."""
-    counts: Counts = defaultdict(dict)
-    first = last = None
+def parse_events(lines: Iterable[bytes], need_label: bool = True) -> list[tuple[str, int, str | None, str | None]]:
+    """(entity, minute, label, text) per event; `label` may be absent when the texts will be scored."""
+    events = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             event = orjson.loads(line)
-            entity, ts, label = str(event["entity"]), float(event["ts"]), event["label"]
+            entity, ts = str(event["entity"]), float(event["ts"])
+            label, text = (event["label"] if need_label else event.get("label")), event.get("text")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise EvaluationInputError(f"events line {number}: {exc}") from exc
-        if label not in ("negative", "neutral", "positive"):
+        if label is not None and label not in LABELS:
             raise EvaluationInputError(f"events line {number}: unknown label {label!r}")
-        minute = int(ts // MINUTE) * MINUTE
+        if not need_label and not isinstance(text, str):
+            raise EvaluationInputError(f"events line {number}: no text to score")
+        events.append((entity, int(ts // MINUTE) * MINUTE, label, text))
+    if not events:
+        raise EvaluationInputError("no events")
+    return events
+
+
+def count_events(events: Iterable[tuple[str, int, str | None, str | None]]) -> tuple[Counts, int, int]:
+    """Minute counts per entity, and the first and last minute seen."""
+    counts: Counts = defaultdict(dict)
+    first = last = None
+    for entity, minute, label, _ in events:
         cell = counts[entity].setdefault(minute, [0, 0])
         cell[0] += label == "negative"
         cell[1] += 1
@@ -51,6 +63,17 @@ def read_events(lines: Iterable[bytes]) -> tuple[Counts, int, int]:
     if first is None or last is None:
         raise EvaluationInputError("no events")
     return counts, first, last
+
+
+def read_events(lines: Iterable[bytes], model_dir: Path | None = None) -> tuple[Counts, int, int]:
+    """Minute counts from the events' labels, or from `model_dir`'s labels of their texts."""
+    events = parse_events(lines, need_label=model_dir is None)
+    if model_dir is not None:
+        from stream_app.alerting.model_labels import label_texts
+
+        labels = label_texts(model_dir, (str(text) for _, _, _, text in events))
+        events = [(entity, minute, labels[str(text)], text) for entity, minute, _, text in events]
+    return count_events(events)
 
 
 def run_detector(
@@ -124,9 +147,16 @@ def score(
     return report, delays, false
 
 
-def evaluate(events: Path, truth_path: Path, params: DetectorParams, manifest_path: Path | None = None) -> Report:
+def evaluate(
+    events: Path,
+    truth_path: Path,
+    params: DetectorParams,
+    manifest_path: Path | None = None,
+    score_with: Path | None = None,
+) -> Report:
+    """Replay `events` through the detector; with `score_with`, on that model's labels of the texts."""
     with events.open("rb") as fh:
-        counts, first, last = read_events(fh)
+        counts, first, last = read_events(fh, score_with)
     try:
         truth = orjson.loads(truth_path.read_bytes())["spikes"]
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
@@ -136,68 +166,61 @@ def evaluate(events: Path, truth_path: Path, params: DetectorParams, manifest_pa
     days = (last + MINUTE - first) / 86400
     window_s = params.short_window_min * MINUTE
     report, delays, false = score(firings, truth, len(counts), days, window_s)
+    report.details["labels"] = f"model {score_with}" if score_with else "events' labels"
     report.details["resolved"] = sum(t.status == "resolved" for t in transitions)
     report.details["false_alerts_by_entity"] = dict(sorted(Counter(f.entity for f in false).items()))
+    report.details["fired_windows_min"] = dict(sorted(Counter(f.evidence.window_min for f in firings).items()))
     if manifest_path is not None:
         manifest = orjson.loads(manifest_path.read_bytes())
-        spikes = {(e, s["start"]): s for e, info in manifest["entities"].items() for s in info["spikes"]}
-        report.details.update(_by_manifest(manifest, spikes, truth, delays, false, days, window_s))
-        report.details.update(_observed_volume_recall(spikes, truth, delays, counts, params.short_window_min))
+        report.details.update(_by_manifest(manifest, truth, delays, false, days))
     return report
-
-
-def _observed_volume_recall(
-    spikes: Mapping[tuple[str, Any], dict[str, Any]],
-    truth: list[dict[str, Any]],
-    delays: dict[int, float],
-    counts: Counts,
-    window_min: int,
-) -> dict[str, Any]:
-    """The target read literally on the data: spikes of at least 2x whose short windows held at
-    least 30 posts on average (the manifest's own figure is the expected volume)."""
-    chosen = []
-    for index, spike in enumerate(truth):
-        minutes = counts.get(spike["entity"], {})
-        span = range(int(spike["start"]), int(spike["end"]), MINUTE)
-        per_window = window_min * sum(minutes.get(m, (0, 0))[1] for m in span) / max(len(span), 1)
-        meta = spikes.get((spike["entity"], spike["start"]))
-        if qualifies(meta["ratio"] if meta else 0.0, per_window):
-            chosen.append(index)
-    hit = [i for i in chosen if i in delays]
-    return {
-        "targeted_spikes_observed_volume": len(chosen),
-        "targeted_recall_observed_volume": round(len(hit) / len(chosen), 4) if chosen else None,
-    }
 
 
 def _by_manifest(
     manifest: dict[str, Any],
-    spikes: Mapping[tuple[str, Any], dict[str, Any]],
     truth: list[dict[str, Any]],
     delays: dict[int, float],
     false: list[Transition],
     days: float,
-    window_s: int,
 ) -> dict[str, Any]:
-    """Target-specific figures: recall on qualifying spikes, false alerts per week on stationary kinds."""
-    targeted = [
-        i
-        for i, s in enumerate(truth)
-        if (m := spikes.get((s["entity"], s["start"]))) and qualifies(m["ratio"], m["posts_per_5min"])
-    ]
+    """Target figures: recall and delay on the targeted spikes (also by entity volume), and
+    false alerts per entity per week by scenario kind."""
+    spikes = {(e, s["start"]): s for e, info in manifest["entities"].items() for s in info["spikes"]}
+    metas = [spikes.get((s["entity"], s["start"])) for s in truth]
+    targeted = [i for i, m in enumerate(metas) if m and qualifies(m["ratio"], m["minutes"], m["posts_per_hour"])]
     hit = [delays[i] for i in targeted if i in delays]
+    bands: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for i in targeted:
+        meta = metas[i]
+        assert meta is not None
+        band = _band(meta["posts_per_hour"])
+        bands[band][0] += i in delays
+        bands[band][1] += 1
     kinds: dict[str, list[str]] = defaultdict(list)
     for entity, info in manifest["entities"].items():
         kinds[info["kind"]].append(entity)
     false_by_entity = Counter(f.entity for f in false)
     weeks = days / 7
+    stationary = [e for kind in ("noise", "cycle", "surge", "drift") for e in kinds.get(kind, [])]
     return {
         "targeted_spikes": len(targeted),
+        "targeted_detected": len(hit),
         "targeted_recall": round(len(hit) / len(targeted), 4) if targeted else None,
-        "targeted_median_delay_windows": round(statistics.median(hit) / window_s, 3) if hit else None,
+        "targeted_median_delay_min": round(statistics.median(hit) / MINUTE, 1) if hit else None,
+        "targeted_recall_by_posts_per_hour": {k: f"{v[0]}/{v[1]}" for k, v in sorted(bands.items())},
         "false_alerts_per_entity_per_week_by_kind": {
             kind: round(sum(false_by_entity.get(e, 0) for e in names) / len(names) / weeks, 3)
             for kind, names in sorted(kinds.items())
         },
+        "worst_stationary_entity_false_alerts_per_week": round(
+            max((false_by_entity.get(e, 0) for e in stationary), default=0) / weeks, 3
+        ),
         "worst_entity_false_alerts_per_week": round(max(false_by_entity.values(), default=0) / weeks, 3),
     }
+
+
+def _band(posts_per_hour: float) -> str:
+    for upper in (100, 200, 300):
+        if posts_per_hour < upper:
+            return f"<{upper}"
+    return ">=300"

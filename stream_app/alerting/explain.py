@@ -34,7 +34,7 @@ def build_alert(
     entity_words: frozenset[str] = frozenset(),
 ) -> Alert:
     ev = transition.evidence
-    window_s = params.short_window_min * MINUTE
+    window_s = ev.window_min * MINUTE
     window_start = ev.minute + MINUTE - window_s
     current = [p for p in posts if window_start <= p.ts < transition.at]
     negatives = sorted((p for p in current if p.label == "negative"), key=lambda p: p.score)
@@ -47,7 +47,7 @@ def build_alert(
     )
     if transition.status == "firing":
         summary = (
-            f"{transition.entity}: {ev.window_share:.0%} negative over the last {params.short_window_min} min "
+            f"{transition.entity}: {ev.window_share:.0%} negative over the last {ev.window_min} min "
             f"({ev.window_volume} posts) against a baseline of {ev.baseline_share:.0%}"
         )
     else:
@@ -68,7 +68,13 @@ def build_alert(
         current=ShareAndVolume(negative_share=ev.window_share, volume=ev.window_volume),
         baseline=ShareAndVolume(negative_share=ev.baseline_share, volume=ev.baseline_volume),
         statistic=AlertStatistic(
-            cusum_llr=ev.cusum, threshold=params.cusum_threshold, wilson_lower=ev.wilson_lower, z=ev.z
+            cusum_llr=ev.cusum,
+            threshold=ev.threshold or params.cusum_threshold,
+            wilson_lower=ev.wilson_lower,
+            z=ev.z,
+            window_min=ev.window_min,
+            window_reason=ev.why,
+            negatives=ev.window_negatives,
         ),
         summary=summary,
         top_negative_posts=[

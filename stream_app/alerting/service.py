@@ -170,7 +170,7 @@ class AlertService:
 
     async def _explain(self, transition: Transition) -> Alert:
         params = self.overrides.get(transition.entity, self.params)
-        window_first = transition.evidence.minute - (params.short_window_min - 1) * MINUTE
+        window_first = transition.evidence.minute - (transition.evidence.window_min - 1) * MINUTE
         sources: dict[str, Counts] = {}
         try:
             for key in await self.counts.keys(entity_sources_prefix(transition.entity)):

@@ -130,21 +130,21 @@ async def feed_and_tick(
 
 async def test_one_firing_and_one_resolution_with_explanations() -> None:
     service, counts, state, pub, sinks = make()
-    alerts = await feed_and_tick(service, counts, [(2, 10)] * 60 + [(6, 10)] * 10 + [(2, 10)] * 20, 0)
+    alerts = await feed_and_tick(service, counts, [(2, 10)] * 150 + [(6, 10)] * 15 + [(2, 10)] * 25, 0)
     assert [a.status for a in alerts] == ["firing", "resolved"]
     firing = alerts[0]
     assert firing.entity == "Quanta Bank" and firing.sources[0].source == "x"
     assert firing.top_negative_posts[0].snippet == "the app lost my money"
     assert [a.status for a in pub.sent] == ["firing", "resolved"] and not state.box
     assert sinks.submitted == [("firing", None), ("resolved", None)]
-    assert state.states["Quanta Bank"]["last_minute"] == T0 + 60 * 89
+    assert state.states["Quanta Bank"]["last_minute"] == T0 + 60 * 189
     assert await service.tick() == []  # nothing new closed: nothing re-sent
 
 
 async def test_a_failed_publish_stays_in_the_outbox_and_goes_out_once_later() -> None:
     service, counts, state, pub, _ = make(FakePublisher(failures=1))
     errors = 0
-    for i, (k, n) in enumerate([(2, 10)] * 60 + [(6, 10)] * 10):
+    for i, (k, n) in enumerate([(2, 10)] * 150 + [(6, 10)] * 15):
         counts.feed("ent:Quanta Bank", T0 + 60 * i, k, n)
         try:  # as the worker's timer does: log, and try again next tick
             await service.tick()

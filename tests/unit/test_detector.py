@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from hypothesis import given, settings
@@ -28,7 +29,7 @@ def run(
     return out
 
 
-def warm(detector: SpikeDetector, minutes: int = 90) -> EntityState:
+def warm(detector: SpikeDetector, minutes: int = 180) -> EntityState:
     state = EntityState()
     assert run(detector, state, 0, [(2, 10)] * minutes) == []  # 20 % negative, 10 posts a minute
     return state
@@ -37,10 +38,10 @@ def warm(detector: SpikeDetector, minutes: int = 90) -> EntityState:
 def test_a_doubling_fires_within_two_windows_and_explains_itself() -> None:
     detector = SpikeDetector(DetectorParams())
     state = warm(detector)
-    fired = run(detector, state, 90, [(5, 10)] * 10)  # 50 % negative
+    fired = run(detector, state, 180, [(5, 10)] * 20)  # 50 % negative
     assert len(fired) == 1
     minute, firing = fired[0]
-    assert firing.status == "firing" and minute - 90 < 10
+    assert firing.status == "firing" and minute - 180 < 15
     assert firing.alert_id == alert_id(E, T0 + 60 * minute)
     assert firing.started_at <= T0 + 60 * minute and firing.at == T0 + 60 * (minute + 1)
     ev = firing.evidence
@@ -49,29 +50,60 @@ def test_a_doubling_fires_within_two_windows_and_explains_itself() -> None:
     assert state.status == "firing"
 
 
-def test_min_volume_guard() -> None:
-    detector = SpikeDetector(DetectorParams(min_baseline_posts=20))
+def test_min_volume_guard_and_the_window_grows_with_thin_entities() -> None:
+    """3 posts a minute: 15 per 5 minutes is too few to judge, so the 15-minute window is."""
+    script = [(1, 3)] * 180 + [(3, 3)] * 30
+    fixed = SpikeDetector(DetectorParams(confirm_windows_min=(5,), min_baseline_posts=20))
     state = EntityState()
-    run(detector, state, 0, [(1, 3)] * 120)  # 3 posts a minute: 15 per window < 20
-    assert run(detector, state, 120, [(3, 3)] * 30) == []
-    assert state.cusum > detector.params.cusum_threshold  # the evidence is there; the guard held
+    assert run(fixed, state, 0, script) == []
+    assert state.cusum > fixed.threshold(state)  # the evidence is there; the guard held
+
+    growing = SpikeDetector(DetectorParams(min_baseline_posts=20))
+    fired = run(growing, EntityState(), 0, script)
+    assert [t.status for _, t in fired] == ["firing"]
+    ev = fired[0][1].evidence
+    assert ev.window_min == 15 and ev.window_volume >= 20 and "shortest window with >= 20 posts" in ev.why
+
+
+def test_busy_entities_are_judged_on_five_minutes() -> None:
+    detector = SpikeDetector(DetectorParams())
+    state = warm(detector, 240)
+    (_, firing), *_ = run(detector, state, 240, [(25, 50)] * 10)
+    assert firing.evidence.window_min == 5
+
+
+def test_min_negatives_guard() -> None:
+    """A thin entity whose window share doubles on a handful of posts does not page."""
+    params = DetectorParams(min_baseline_posts=20, min_volume=10, min_negatives=8, threshold_volume_slope=0)
+    detector = SpikeDetector(params)
+    state = EntityState()
+    run(detector, state, 0, [(0, 1), (1, 1), (0, 1), (0, 1), (0, 1)] * 48)  # 20 % at 1 post a minute
+    assert run(detector, state, 240, [(1, 1), (1, 1), (0, 1)] * 5) == []  # 10 of 15 is 67 %, but only 10
+
+
+def test_the_threshold_grows_with_volume() -> None:
+    detector = SpikeDetector(DetectorParams())
+    thin, busy = warm(detector, 240), EntityState()
+    run(detector, busy, 0, [(20, 100)] * 240)
+    assert detector.threshold(busy) == pytest.approx(detector.threshold(thin) + math.log(10), abs=0.05)
+    assert detector.threshold(warm(SpikeDetector(DetectorParams()), 240)) >= 7.0
 
 
 def test_evidence_must_persist_for_confirm_minutes() -> None:
     """A one-minute burst pushes the CUSUM over the line and falls back: noise, not a spike."""
     burst = [(2, 10)] * 3 + [(12, 14)] + [(0, 10)] * 20  # CUSUM 7.7 for one minute, then falling
-    strict = SpikeDetector(DetectorParams(confirm_minutes=3, min_volume=20))
+    strict = SpikeDetector(DetectorParams(confirm_minutes=3, min_volume=20, threshold_volume_slope=0))
     state = warm(strict)
-    assert run(strict, state, 90, burst) == []
-    eager = SpikeDetector(DetectorParams(confirm_minutes=1, min_volume=20))
+    assert run(strict, state, 180, burst) == []
+    eager = SpikeDetector(DetectorParams(confirm_minutes=1, min_volume=20, threshold_volume_slope=0))
     state = warm(eager)
-    assert [t.status for _, t in run(eager, state, 90, burst)][:1] == ["firing"]
+    assert [t.status for _, t in run(eager, state, 180, burst)][:1] == ["firing"]
 
 
 def test_min_absolute_increase_guard() -> None:
     detector = SpikeDetector(DetectorParams(min_abs_increase=0.4))
     state = warm(detector)
-    assert run(detector, state, 90, [(5, 10)] * 20) == []  # +30 points is less than +40
+    assert run(detector, state, 180, [(5, 10)] * 20) == []  # +30 points is less than +40
 
 
 def test_no_alert_before_the_baseline_warms_up() -> None:
@@ -83,17 +115,17 @@ def test_no_alert_before_the_baseline_warms_up() -> None:
 def test_neutral_volume_surge_does_not_fire() -> None:
     detector = SpikeDetector(DetectorParams())
     state = warm(detector)
-    assert run(detector, state, 90, [(20, 100)] * 120) == []  # ten times the volume, same 20 %
+    assert run(detector, state, 180, [(20, 100)] * 120) == []  # ten times the volume, same 20 %
 
 
 def test_hysteresis_and_resolution() -> None:
     detector = SpikeDetector(DetectorParams())
     state = warm(detector)
-    fired = run(detector, state, 90, [(5, 10)] * 10)
+    fired = run(detector, state, 180, [(5, 10)] * 20)
     assert [t.status for _, t in fired] == ["firing"]
     # 25 % is below the firing bar (+5 points, and no CUSUM evidence) but above the resolve bar (+3).
-    assert run(detector, state, 100, [(5, 20)] * 15) == []
-    resolved = run(detector, state, 115, [(2, 10)] * 10)
+    assert run(detector, state, 200, [(5, 20)] * 15) == []
+    resolved = run(detector, state, 215, [(2, 10)] * 10)
     assert [t.status for _, t in resolved] == ["resolved"]
     assert resolved[0][1].alert_id == fired[0][1].alert_id
     assert state.status == "ok" and state.cusum == 0.0
@@ -102,21 +134,21 @@ def test_hysteresis_and_resolution() -> None:
 def test_cooldown_holds_off_the_next_firing() -> None:
     detector = SpikeDetector(DetectorParams(cooldown_min=30))
     state = warm(detector)
-    run(detector, state, 90, [(5, 10)] * 10)
-    (end, resolved), *_ = run(detector, state, 100, [(2, 10)] * 10)
+    run(detector, state, 180, [(5, 10)] * 20)
+    (end, resolved), *_ = run(detector, state, 200, [(2, 10)] * 10)
     assert resolved.status == "resolved"
     assert run(detector, state, end + 1, [(6, 10)] * 25) == []  # inside the cooldown
-    again = run(detector, state, end + 26, [(2, 10)] * 20 + [(6, 10)] * 10)
+    again = run(detector, state, end + 26, [(2, 10)] * 20 + [(6, 10)] * 20)
     assert again and again[0][1].status == "firing" and again[0][0] >= end + 30
 
 
 def test_severity_is_critical_for_a_large_spike() -> None:
     detector = SpikeDetector(DetectorParams())
     state = warm(detector)
-    (_, firing), *_ = run(detector, state, 90, [(10, 10)] * 10)
+    (_, firing), *_ = run(detector, state, 180, [(10, 10)] * 20)
     assert firing.severity == "critical"
     state = warm(detector)
-    (_, firing), *_ = run(detector, state, 90, [(5, 10)] * 10)
+    (_, firing), *_ = run(detector, state, 180, [(5, 10)] * 20)
     assert firing.severity == "warning"
 
 
@@ -124,22 +156,58 @@ def test_spike_minutes_never_teach_the_baseline() -> None:
     detector = SpikeDetector(DetectorParams(cooldown_min=0))
     state = warm(detector)
     before = state.ewma_neg / state.ewma_total
-    run(detector, state, 90, [(6, 10)] * 180)  # three hours of spike: still firing, baseline unmoved
+    run(detector, state, 180, [(6, 10)] * 180)  # three hours of spike: still firing, baseline unmoved
     assert state.status == "firing"
     assert state.ewma_neg / state.ewma_total == pytest.approx(before, abs=1e-9)
 
 
 def test_state_restore_gives_the_same_alerts_and_no_duplicates() -> None:
     params = DetectorParams()
-    script = [(2, 10)] * 90 + [(5, 10)] * 15 + [(2, 10)] * 30
+    script = [(2, 10)] * 180 + [(5, 10)] * 25 + [(2, 10)] * 60
     whole = run(SpikeDetector(params), EntityState(), 0, script)
     state = EntityState()
-    first = run(SpikeDetector(params), state, 0, script[:97])
+    first = run(SpikeDetector(params), state, 0, script[:197])
     restored = EntityState.from_json(json.loads(json.dumps(state.to_json())))
     # A restarted worker may feed minutes it already saw: they are ignored.
-    replayed = run(SpikeDetector(params), restored, 95, script[95:])
+    replayed = run(SpikeDetector(params), restored, 195, script[195:])
     assert [(m, t.status, t.alert_id) for m, t in first + replayed] == [(m, t.status, t.alert_id) for m, t in whole]
     assert [t.status for _, t in whole] == ["firing", "resolved"]
+
+
+V1_FIRING = {  # a state the detector before issue 12 wrote to Redis, mid-alert
+    "last_minute": T0 + 60 * 99,
+    "window": [[T0 + 60 * m, 5, 10, 1] for m in range(95, 100)],
+    "ewma_neg": 480.0,
+    "ewma_total": 2400.0,
+    "cusum": 9.5,
+    "cusum_start": T0 + 60 * 90,
+    "above": 4,
+    "status": "firing",
+    "alert_id": "abc123",
+    "fired_at": T0 + 60 * 96,
+    "started_at": T0 + 60 * 90,
+    "severity": "warning",
+    "fired_baseline": 0.2,
+    "cooldown_until": 0,
+    "hour_of_week": {"0": {"cur_neg": 20, "cur_total": 100, "period": 2918}},
+    "hour_of_day": {},
+}
+
+
+def test_a_version_1_state_still_loads_and_its_alert_resolves_once() -> None:
+    state = EntityState.from_json(json.loads(json.dumps(V1_FIRING)))
+    assert state.version == 2 and state.status == "firing" and state.fired_window_min == 5
+    assert state.long_total == 2400.0 and state.volume_weight > 0
+    detector = SpikeDetector(DetectorParams())
+    assert detector.baseline(state, T0 + 60 * 100) is not None  # no re-warming
+    out = run(detector, state, 100, [(5, 10)] * 5 + [(2, 10)] * 10)
+    assert [(t.status, t.alert_id) for _, t in out] == [("resolved", "abc123")]
+    assert EntityState.from_json(json.loads(json.dumps(state.to_json()))) == state
+
+
+def test_a_state_from_a_newer_format_is_refused() -> None:
+    with pytest.raises(KeyError):
+        EntityState.from_json({**EntityState().to_json(), "version": 3, "shiny": 1})
 
 
 def test_same_hour_baseline_absorbs_a_daily_pattern() -> None:
