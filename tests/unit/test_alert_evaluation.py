@@ -70,8 +70,9 @@ def test_evaluate_rejects_malformed_events(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "unknown label" in str(result.exception) + result.output
 
 
-DEV_TEXTS = Path("/work/shared/data/tweeteval_val.csv")
-MODEL = Path(__file__).resolve().parents[1] / "models" / "default"
+REPO = Path(__file__).resolve().parents[2]
+DEV_TEXTS = REPO.parent / "shared" / "data" / "tweeteval_val.csv"  # CI lays shared/ beside the clone
+MODEL = REPO / "models" / "default"
 
 
 def test_end_to_end_with_real_texts_and_the_shipped_model(tmp_path: Path) -> None:
