@@ -24,6 +24,7 @@ from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, WatchError
 
 from schemas.models import Alert
+from stream_app.pipeline.keys import posts_key
 from stream_app.pipeline.samples import PostSample
 
 RECENT_ALERTS = 100
@@ -38,7 +39,7 @@ class RedisPostSamples:
         self.client, self.prefix, self.retention_s, self.per_entity = client, prefix, retention_s, per_entity
 
     def key(self, entity: str) -> str:
-        return f"{self.prefix}:posts:{entity}"
+        return posts_key(self.prefix, entity)
 
     async def add(self, samples: Iterable[tuple[str, PostSample]]) -> None:
         by_entity: dict[str, dict[bytes, float]] = {}

@@ -7,13 +7,10 @@ from typing import Any, Protocol
 
 from exporters.redis_store import AggregateStore
 from stream_app.pipeline.counts import Counts
+from stream_app.pipeline.keys import ENTITY, aggregate_key, parse_aggregate_key
 from stream_app.pipeline.windows import parse_window, series, sum_buckets, window_minutes
 
 TOP_BY = ("volume", "negative_share")
-
-
-def aggregate_key(entity: str, source: str | None = None) -> str:
-    return f"ent:{entity}|src:{source}" if source else f"ent:{entity}"
 
 
 class KeyIndex(Protocol):
@@ -23,7 +20,8 @@ class KeyIndex(Protocol):
 
 
 async def list_entities(store: KeyIndex) -> list[str]:
-    return [k[4:] for k in await store.keys("ent:") if "|src:" not in k]
+    parsed = (parse_aggregate_key(k) for k in await store.keys(ENTITY))
+    return [entity for entity, source in parsed if entity is not None and source is None]
 
 
 async def entity_window(

@@ -21,6 +21,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.exceptions import WatchError
 
+from stream_app.pipeline import keys as key_formats
 from stream_app.pipeline.counts import (
     CountedRecord,
     Counts,
@@ -75,10 +76,10 @@ class RedisAggregateStore:
         self.late_applied = 0
 
     def bucket_key(self, key: str, minute: int) -> str:
-        return f"{self.prefix}:agg:{key}:{minute}"
+        return key_formats.bucket_key(self.prefix, key, minute)
 
     def state_key(self, topic: str, partition: int) -> str:
-        return f"{self.prefix}:pstate:{topic}:{partition}"
+        return key_formats.state_key(self.prefix, topic, partition)
 
     async def apply(self, records: Sequence[CountedRecord]) -> int:
         """Returns how many records were new. Safe to call again with the same records."""

@@ -143,6 +143,7 @@ def counts(
 ) -> None:
     """Per-minute counts per source, as stored in Redis."""
     from exporters.redis_store import RedisAggregateStore, connect
+    from stream_app.pipeline.keys import SOURCE, parse_aggregate_key, source_key
 
     config = settings()
 
@@ -151,8 +152,9 @@ def counts(
         now = int(datetime.now(UTC).timestamp()) // 60 * 60
         out: dict[str, list[dict[str, object]]] = {}
         try:
-            for name in [source] if source else [k[4:] for k in await store.keys("src:")]:
-                buckets = await store.range_counts(f"src:{name}", now - 60 * (minutes - 1), now)
+            names = [parse_aggregate_key(k)[1] or "" for k in await store.keys(SOURCE)]
+            for name in [source] if source else names:
+                buckets = await store.range_counts(source_key(name), now - 60 * (minutes - 1), now)
                 out[name] = [
                     {"minute": datetime.fromtimestamp(minute, UTC).isoformat(), **total.as_dict()}
                     for minute, total in buckets.items()

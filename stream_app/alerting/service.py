@@ -17,11 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from exporters.queries import aggregate_key, list_entities
+from exporters.queries import list_entities
 from schemas.models import Alert
 from stream_app.alerting.detector import MINUTE, DetectorParams, EntityState, SpikeDetector, Transition
 from stream_app.alerting.explain import build_alert
 from stream_app.pipeline.counts import Counts
+from stream_app.pipeline.keys import aggregate_key, entity_sources_prefix, parse_aggregate_key
 from stream_app.pipeline.samples import PostSample
 from stream_app.pipeline.windows import sum_buckets
 
@@ -172,9 +173,10 @@ class AlertService:
         window_first = transition.evidence.minute - (params.short_window_min - 1) * MINUTE
         sources: dict[str, Counts] = {}
         try:
-            for key in await self.counts.keys(f"ent:{transition.entity}|src:"):
+            for key in await self.counts.keys(entity_sources_prefix(transition.entity)):
                 buckets = await self.counts.range_counts(key, window_first, transition.evidence.minute)
-                sources[key.split("|src:", 1)[1]] = sum_buckets(buckets, window_first, transition.evidence.minute)
+                source = parse_aggregate_key(key)[1] or ""
+                sources[source] = sum_buckets(buckets, window_first, transition.evidence.minute)
             posts = await self.posts.recent(transition.entity, transition.at)
         except Exception:  # an explanation is best effort; the alert itself is not
             log.warning("could not gather the explanation for %s", transition.entity, exc_info=True)

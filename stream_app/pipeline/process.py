@@ -18,17 +18,13 @@ from stream_app.engine.types import AsyncClassifier
 from stream_app.errors import InvalidRecord
 from stream_app.pipeline.counts import CountedRecord
 from stream_app.pipeline.entities import EntityExtractor
+from stream_app.pipeline.keys import aggregate_keys
 from stream_app.pipeline.samples import PostSample
 from stream_app.pipeline.scoring import to_scored
 from stream_app.pipeline.validate import Kind, make_dead_letter, parse_record
 from stream_app.pipeline.windows import EntityAdmission
 
 log = logging.getLogger(__name__)
-
-
-def aggregate_keys(source: str, entities: Sequence[str]) -> tuple[str, ...]:
-    """The aggregates one record feeds: its source, each entity, and each (entity, source)."""
-    return (f"src:{source}", *(f"ent:{e}" for e in entities), *(f"ent:{e}|src:{source}" for e in entities))
 
 
 @dataclass(frozen=True, slots=True)
