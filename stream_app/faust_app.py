@@ -30,9 +30,12 @@ from stream_app.alerting.notifiers import (
 from stream_app.alerting.service import AlertService
 from stream_app.engine.onnx_classifier import OnnxClassifier
 from stream_app.engine.runner import InferenceRunner
+from stream_app.health import DependencyHealth, redis_address
 from stream_app.metrics import PipelineMetrics
 from stream_app.pipeline.entities import EntityExtractor, WatchList, entity_words
 from stream_app.pipeline.process import BatchProcessor, RawRecord
+from stream_app.pipeline.resilience import RetryingPublisher, RetryingSink, arm_exit_watchdog, exit_worker
+from stream_app.pipeline.timebounds import EventTimeBounds
 from stream_app.pipeline.windows import EntityAdmission
 from stream_app.sentiment_collector import WatchListCollector
 from stream_app.settings import Settings
@@ -183,8 +186,8 @@ def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics)
     samples = RedisPostSamples(store.client, settings.redis_prefix, settings.redis_retention_s)
     processor = BatchProcessor(
         classifier=runner,
-        publisher=FaustPublisher(topics.scored, topics.dead, metrics),
-        sink=store,
+        publisher=RetryingPublisher(FaustPublisher(topics.scored, topics.dead, metrics)),
+        sink=RetryingSink(store, on_retry=metrics.aggregates_failed),
         kinds={settings.topic_posts: "post", settings.topic_reviews: "review"},
         model_name=classifier.info.name,
         model_version=classifier.info.version,
@@ -193,6 +196,9 @@ def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics)
         extractor=EntityExtractor(watch),
         admission=admission,
         samples=samples if settings.alerts_enabled else None,
+        bounds=EventTimeBounds(settings.event_max_future_s, settings.event_max_age_s),
+        max_payload_bytes=settings.max_payload_bytes,
+        dead_letter_max_original_bytes=settings.dead_letter_max_original_bytes,
     )
     wiring = Wiring(processor=processor, start=runner.start, store=store, watchlist=sorted(watch.names()))
     if settings.alerts_enabled:
@@ -221,6 +227,8 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.kafka_session_timeout_s,
+        consumer_group_instance_id=settings.kafka_group_instance_id,
+        producer_max_request_size=settings.kafka_max_message_bytes,
         broker_heartbeat_interval=settings.kafka_session_timeout_s / 5,
         broker_commit_every=200,
         broker_commit_interval=1.0,
@@ -258,8 +266,23 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         except Exception:  # the next tick retries from the saved state and outbox
             log.exception("alert evaluation failed")
 
+    health = DependencyHealth(wiring.store.client, settings.kafka_bootstrap) if wiring.store is not None else None
+
+    @app.timer(2.0)  # type: ignore[untyped-decorator]
+    async def _probe_dependencies() -> None:
+        if health is not None:
+            await health.probe()
+
     @app.agent(inputs)
     async def score(stream: Any) -> None:
+        """Any error escaping the batch loop ends the process (see `exit_worker`): Faust would
+        otherwise restart the agent in-process and drop the batches it had taken."""
+        try:
+            await _score_batches(stream)
+        except Exception as exc:
+            exit_worker(exc)
+
+    async def _score_batches(stream: Any) -> None:
         """Two batches in flight: scoring batch n+1 overlaps publishing and counting batch n.
         Each message is held (incref) past `take_events`' own ack and released only after its
         batch's Redis write, so no offset commits before its counts are flushed."""
@@ -367,15 +390,43 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
 
     @app.page("/readyz")
     async def _readyz(web: Any, request: Any) -> Any:
-        return web.json({"ready": ready.is_set()}, status=200 if ready.is_set() else 503)
+        redis_up, kafka_up = (health.redis_up, health.kafka_up) if health is not None else (True, True)
+        ok = ready.is_set() and redis_up and kafka_up
+        return web.json(
+            {"ready": ok, "model": ready.is_set(), "redis": redis_up, "kafka": kafka_up}, status=200 if ok else 503
+        )
 
     app.sm_ready = ready  # type: ignore[attr-defined]
     return app
 
 
+async def _wait_for_dependencies(settings: Settings) -> None:
+    url = settings.redis_url.get_secret_value()
+    client = connect(url)
+    try:
+        await DependencyHealth(client, settings.kafka_bootstrap).wait_until_reachable(
+            settings.startup_wait_s, redis_address(url)
+        )
+    finally:
+        await client.aclose()
+
+
+class _BoundedStopWorker(faust.Worker):
+    """A stop (SIGTERM/SIGINT) that takes longer than `shutdown_timeout_s` exits at once."""
+
+    shutdown_timeout_s = 25.0
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if not self._signal_stop_time:
+            arm_exit_watchdog(self.shutdown_timeout_s)
+        super()._schedule_shutdown(signal)
+
+
 def run_worker(settings: Settings) -> None:
-    """Blocks until the worker is stopped (SIGINT/SIGTERM)."""
+    """Blocks until the worker is stopped (SIGINT/SIGTERM). Waits (bounded) for Redis and Kafka first."""
+    asyncio.run(_wait_for_dependencies(settings))
     app = build_app(settings)
     # The CLI configured logging (plain or JSON); Faust must not replace it.
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
+    worker = _BoundedStopWorker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
+    worker.shutdown_timeout_s = settings.shutdown_timeout_s
     worker.execute_from_commandline()

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exporters.queries import aggregate_key
 from exporters.redis_store import AggregateStore
+from stream_app.pipeline.keys import aggregate_key
 from stream_app.pipeline.windows import parse_window, sum_buckets, window_minutes
 
 DEFAULT_WINDOWS: tuple[str, ...] = ("1m", "5m", "1h")

@@ -50,7 +50,9 @@ def test_escape_is_injective(a: str, b: str) -> None:
 
 
 @given(st.tuples(any_name, st.one_of(st.none(), any_name)), st.tuples(any_name, st.one_of(st.none(), any_name)))
-def test_aggregate_keys_are_injective_and_parse_back(first: tuple[str, str | None], second: tuple[str, str | None]) -> None:
+def test_aggregate_keys_are_injective_and_parse_back(
+    first: tuple[str, str | None], second: tuple[str, str | None]
+) -> None:
     assert parse_aggregate_key(aggregate_key(*first)) == first
     if first != second:
         assert aggregate_key(*first) != aggregate_key(*second)
