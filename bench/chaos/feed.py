@@ -89,7 +89,8 @@ class Feed:
 
     def _send(self, topic: str, value: bytes | None, record_id: str | None, reason: str | None) -> None:
         with self._lock:
-            self._pending.append((self.producer.send(topic, value=value), record_id, reason))
+            key = b"null-value" if value is None else None  # Kafka needs a key or a value
+            self._pending.append((self.producer.send(topic, key=key, value=value), record_id, reason))
 
     def valid(self, count: int) -> None:
         for _ in range(count):
