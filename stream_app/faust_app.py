@@ -212,6 +212,10 @@ def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics)
 WiringFactory = Callable[[Settings, Topics, PipelineMetrics], Wiring]
 
 
+def _static_url(settings: Settings) -> dict[str, Any]:
+    return {"canonical_url": f"http://{settings.kafka_group_instance_id}"} if settings.kafka_group_instance_id else {}
+
+
 def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring) -> faust.App:
     app = faust.App(
         settings.app_id,
@@ -230,7 +234,7 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         consumer_group_instance_id=settings.kafka_group_instance_id,
         # A static member that restarts gets its old assignment back, and Faust's assignor checks
         # that the URL inside it is this worker's: tie the URL to the instance id, not the port.
-        **({"canonical_url": f"http://{settings.kafka_group_instance_id}"} if settings.kafka_group_instance_id else {}),
+        **_static_url(settings),
         producer_max_request_size=settings.kafka_max_message_bytes,
         broker_heartbeat_interval=settings.kafka_session_timeout_s / 5,
         broker_commit_every=200,
