@@ -94,9 +94,14 @@ class DeadLetter(_Contract):
         "empty_text",
         "text_too_long",
         "payload_too_large",
+        "future_timestamp",
+        "ancient_timestamp",
     ]
     error: str
-    original_b64: str
+    original_b64: str = Field(description="The original bytes, base64, cut to the configured cap")
+    original_length: int | None = Field(None, description="Length in bytes of the whole original")
+    original_sha256: str | None = Field(None, description="SHA-256 (hex) of the whole original")
+    original_truncated: bool = Field(False, description="True when original_b64 holds only a prefix")
     topic: str
     partition: int
     offset: int

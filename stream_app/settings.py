@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 if TYPE_CHECKING:
@@ -34,7 +34,13 @@ class Settings(BaseSettings):
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
-    kafka_session_timeout_s: float = Field(30.0, ge=6, description="A crashed worker's partitions move after this")
+    kafka_session_timeout_s: float = Field(10.0, ge=6, description="A crashed worker's partitions move after this")
+    kafka_group_instance_id: str | None = Field(
+        None, description="Static membership: a unique, stable id per worker; a restart within the session keeps it"
+    )
+    kafka_max_message_bytes: int = Field(
+        1_048_576, ge=65_536, description="Producer max request size; at most the broker's message.max.bytes"
+    )
     app_id: str = Field("sentiment-monitor", description="Faust app id (consumer group)")
     topic_posts: str = "social-posts"
     topic_reviews: str = "reviews"
@@ -100,6 +106,12 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(64, ge=1)
     batch_max_wait_s: float = Field(0.05, gt=0)
     max_text_chars: int = Field(10_000, ge=1, description="Longer texts are dead-lettered")
+    max_payload_bytes: int = Field(1_000_000, ge=1024, description="Larger records are dead-lettered")
+    dead_letter_max_original_bytes: int = Field(
+        65_536, ge=0, description="Bytes of the original embedded in a dead letter (length and SHA-256 always are)"
+    )
+    event_max_future_s: float = Field(300.0, ge=0, description="Later event times are dead-lettered (clock skew)")
+    event_max_age_s: float = Field(7 * 86400.0, ge=0, description="Older event times are dead-lettered; 0: no limit")
     inference_queue_depth: int = Field(4, ge=1)
 
     # Worker
@@ -109,6 +121,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./.sm-data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False
+    startup_wait_s: float = Field(60.0, ge=0, description="How long start-up waits for Redis and Kafka")
+    shutdown_timeout_s: float = Field(25.0, gt=0, description="A stop that takes longer exits at once (status 75)")
 
     @field_validator("watchlist", "kafka_ssl_cafile", "alert_webhook_url", mode="before")
     @classmethod
@@ -130,6 +144,16 @@ class Settings(BaseSettings):
         if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @model_validator(mode="after")
+    def _sizes_fit_the_broker(self) -> Settings:
+        """A record we accept and its dead letter (base64 is 4/3, plus a small envelope) must both
+        fit in one Kafka message, or publishing them would fail."""
+        if self.max_payload_bytes > self.kafka_max_message_bytes:
+            raise ValueError("max_payload_bytes must not exceed kafka_max_message_bytes")
+        if self.dead_letter_max_original_bytes * 4 // 3 + 16_384 > self.kafka_max_message_bytes:
+            raise ValueError("dead_letter_max_original_bytes is too large for kafka_max_message_bytes")
+        return self
 
     def detector_params(self) -> DetectorParams:
         from stream_app.alerting.detector import DetectorParams

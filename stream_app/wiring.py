@@ -19,8 +19,10 @@ from exporters.redis_store import RedisAggregateStore, connect
 from stream_app.alerting.service import AlertPublisher, AlertService
 from stream_app.engine.onnx_classifier import OnnxClassifier
 from stream_app.engine.runner import InferenceRunner
+from stream_app.ingest.resilience import RetryingSink
 from stream_app.pipeline.entities import EntityExtractor, WatchList, entity_words
 from stream_app.pipeline.process import BatchProcessor, Publisher, RawRecord
+from stream_app.pipeline.timebounds import EventTimeBounds
 from stream_app.pipeline.windows import EntityAdmission
 from stream_app.settings import Settings
 
@@ -172,7 +174,7 @@ def default_wiring(settings: Settings, outputs: Outputs, metrics: PipelineMetric
     processor = BatchProcessor(
         classifier=runner,
         publisher=outputs.batches,
-        sink=store,
+        sink=RetryingSink(store, on_retry=metrics.aggregates_failed),
         kinds={settings.topic_posts: "post", settings.topic_reviews: "review"},
         model_name=classifier.info.name,
         model_version=classifier.info.version,
@@ -181,6 +183,9 @@ def default_wiring(settings: Settings, outputs: Outputs, metrics: PipelineMetric
         extractor=EntityExtractor(watch),
         admission=admission,
         samples=samples if settings.alerts_enabled else None,
+        bounds=EventTimeBounds(settings.event_max_future_s, settings.event_max_age_s),
+        max_payload_bytes=settings.max_payload_bytes,
+        dead_letter_max_original_bytes=settings.dead_letter_max_original_bytes,
     )
     # One Redis client serves the store, the post samples and the alert state: closing the store closes it.
     wiring = Wiring(

@@ -24,6 +24,7 @@ from stream_app.alerting.explain import build_alert
 from stream_app.pipeline.counts import Counts
 from stream_app.pipeline.keys import entity_key, entity_sources_prefix, source_of
 from stream_app.pipeline.samples import PostSample
+from stream_app.pipeline.timebounds import clamp_to_now
 from stream_app.pipeline.windows import sum_buckets
 
 log = logging.getLogger(__name__)
@@ -81,10 +82,12 @@ def closed_minute(partitions: Sequence[tuple[float, float]], now: float, idle_s:
 
     `partitions` holds (event-time watermark, wall-clock time of the last write). A partition
     with no write for `idle_s` is idle and does not hold the clock back; one that is busy but
-    behind in event time (a topic replayed later than another) does."""
-    busy = [watermark for watermark, updated in partitions if now - updated <= idle_s]
+    behind in event time (a topic replayed later than another) does. A watermark ahead of `now`
+    counts as `now`: the detector's clock never runs ahead of processing time."""
+    clamped = [(clamp_to_now(watermark, now), updated) for watermark, updated in partitions]
+    busy = [watermark for watermark, updated in clamped if now - updated <= idle_s]
     if not busy:
-        busy = [max(watermark for watermark, _ in partitions)] if partitions else []
+        busy = [max(watermark for watermark, _ in clamped)] if clamped else []
     if not busy:
         return None
     return int((min(busy) - settle_s) // MINUTE) * MINUTE - MINUTE

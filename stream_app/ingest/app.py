@@ -14,8 +14,11 @@ from typing import Any
 import faust
 
 from exporters.prometheus import PipelineMetrics
+from exporters.redis_store import connect
+from stream_app.ingest.health import DependencyHealth, redis_address
 from stream_app.ingest.kafka_config import KafkaClientConfig
 from stream_app.ingest.publishers import FaustAlertPublisher, FaustPublisher
+from stream_app.ingest.resilience import RetryingPublisher, arm_exit_watchdog, exit_worker
 from stream_app.pipeline.process import RawRecord
 from stream_app.settings import Settings
 from stream_app.web.pages import token_guard
@@ -43,6 +46,11 @@ def faust_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.kafka_session_timeout_s,
+        consumer_group_instance_id=settings.kafka_group_instance_id,
+        # A static member that restarts gets its old assignment back, and Faust's assignor checks
+        # that the URL inside it is this worker's: tie the URL to the instance id, not the port.
+        **_static_url(settings),
+        producer_max_request_size=settings.kafka_max_message_bytes,
         broker_heartbeat_interval=settings.kafka_session_timeout_s / 5,
         broker_commit_every=200,
         broker_commit_interval=1.0,
@@ -54,6 +62,10 @@ def faust_app(settings: Settings) -> faust.App:
     )
 
 
+def _static_url(settings: Settings) -> dict[str, Any]:
+    return {"canonical_url": f"http://{settings.kafka_group_instance_id}"} if settings.kafka_group_instance_id else {}
+
+
 def _raw_topic(app: faust.App, *names: str) -> Any:
     return app.topic(*names, value_serializer="raw", key_serializer="raw")
 
@@ -62,8 +74,8 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     app = faust_app(settings)
     metrics = PipelineMetrics()
     outputs = Outputs(
-        batches=FaustPublisher(
-            _raw_topic(app, settings.topic_scored), _raw_topic(app, settings.topic_dead_letter), metrics
+        batches=RetryingPublisher(
+            FaustPublisher(_raw_topic(app, settings.topic_scored), _raw_topic(app, settings.topic_dead_letter), metrics)
         ),
         alerts=FaustAlertPublisher(_raw_topic(app, settings.topic_alerts), metrics),
     )
@@ -74,6 +86,7 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     _add_agent(app, settings, wiring, ready, metrics, done)
     _add_detector(app, settings, wiring, ready)
     _add_lag_timer(app, settings, metrics, done)
+    health = _add_health_probe(app, settings, wiring)
     site = Site(
         store=wiring.store,
         alert_state=wiring.alert_state,
@@ -81,6 +94,7 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         ready=ready.is_set,
         render_metrics=metrics.render,
         refresh_metrics=wiring.refresh_metrics,
+        dependencies=health.status if health is not None else dict,
     )
     for route in ROUTES:
         _add_route(app, route, site)
@@ -110,6 +124,14 @@ def _add_agent(
 
     @app.agent(inputs)
     async def score(stream: Any) -> None:
+        """Any error escaping the batch loop ends the process (see `exit_worker`): Faust would
+        otherwise restart the agent in-process and drop the batches it had taken."""
+        try:
+            await _score_batches(stream)
+        except Exception as exc:
+            exit_worker(exc)
+
+    async def _score_batches(stream: Any) -> None:
         """Two batches in flight: scoring batch n+1 overlaps publishing and counting batch n.
         Each message is held (incref) past `take_events`' own ack and released only after its
         batch's Redis write, so no offset commits before its counts are flushed."""
@@ -154,6 +176,19 @@ def _add_detector(app: faust.App, settings: Settings, wiring: Wiring, ready: asy
             log.exception("alert evaluation failed")
 
 
+def _add_health_probe(app: faust.App, settings: Settings, wiring: Wiring) -> DependencyHealth | None:
+    """Redis and Kafka reachability, probed on a timer for /readyz (never on the request path)."""
+    if wiring.store is None:
+        return None
+    health = DependencyHealth(wiring.store.client, settings.kafka_bootstrap)
+
+    @app.timer(2.0)  # type: ignore[untyped-decorator]
+    async def _probe_dependencies() -> None:
+        await health.probe()
+
+    return health
+
+
 def _add_lag_timer(app: faust.App, settings: Settings, metrics: PipelineMetrics, done: Done) -> None:
     @app.timer(settings.lag_interval_s)  # type: ignore[untyped-decorator]
     async def _measure_lag() -> None:
@@ -192,9 +227,33 @@ def _add_route(app: faust.App, route: Route, site: Site) -> None:
     app.page(route.path, name=route.name)(view)
 
 
+async def _wait_for_dependencies(settings: Settings) -> None:
+    url = settings.redis_url.get_secret_value()
+    client = connect(url)
+    try:
+        await DependencyHealth(client, settings.kafka_bootstrap).wait_until_reachable(
+            settings.startup_wait_s, redis_address(url)
+        )
+    finally:
+        await client.aclose()
+
+
+class _BoundedStopWorker(faust.Worker):
+    """A stop (SIGTERM/SIGINT) that takes longer than `shutdown_timeout_s` exits at once."""
+
+    shutdown_timeout_s = 25.0
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if not self._signal_stop_time:
+            arm_exit_watchdog(self.shutdown_timeout_s)
+        super()._schedule_shutdown(signal)
+
+
 def run_worker(settings: Settings) -> None:
-    """Blocks until the worker is stopped (SIGINT/SIGTERM)."""
+    """Blocks until the worker is stopped (SIGINT/SIGTERM). Waits (bounded) for Redis and Kafka first."""
+    asyncio.run(_wait_for_dependencies(settings))
     app = build_app(settings)
     # The CLI configured logging (plain or JSON); Faust must not replace it.
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
+    worker = _BoundedStopWorker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
+    worker.shutdown_timeout_s = settings.shutdown_timeout_s
     worker.execute_from_commandline()

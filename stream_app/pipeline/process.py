@@ -21,7 +21,14 @@ from stream_app.pipeline.entities import EntityExtractor
 from stream_app.pipeline.keys import record_keys
 from stream_app.pipeline.samples import PostSample
 from stream_app.pipeline.scoring import to_scored
-from stream_app.pipeline.validate import Kind, make_dead_letter, parse_record
+from stream_app.pipeline.timebounds import EventTimeBounds
+from stream_app.pipeline.validate import (
+    DEAD_LETTER_MAX_ORIGINAL_BYTES,
+    MAX_PAYLOAD_BYTES,
+    Kind,
+    make_dead_letter,
+    parse_record,
+)
 from stream_app.pipeline.windows import EntityAdmission
 
 log = logging.getLogger(__name__)
@@ -101,10 +108,14 @@ class BatchProcessor:
     extractor: EntityExtractor = field(default_factory=EntityExtractor)
     admission: EntityAdmission | None = None
     samples: SampleSink | None = None
+    bounds: EventTimeBounds | None = None  # None: any event time (unit tests with fixed dates)
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
+    dead_letter_max_original_bytes: int = DEAD_LETTER_MAX_ORIGINAL_BYTES
 
     def split(self, batch: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, NormalizedEvent]], list[DeadLetter]]:
         valid: list[tuple[RawRecord, NormalizedEvent]] = []
         dead: list[DeadLetter] = []
+        now = time.time()
         for raw in batch:
             kind = self.kinds.get(raw.topic)
             try:
@@ -117,10 +128,20 @@ class BatchProcessor:
                     partition=raw.partition,
                     offset=raw.offset,
                     max_text_chars=self.max_text_chars,
+                    max_payload_bytes=self.max_payload_bytes,
                 )
+                if self.bounds is not None:
+                    self.bounds.check(event.created_at, now)
             except InvalidRecord as exc:
                 dead.append(
-                    make_dead_letter(raw.value, exc, topic=raw.topic, partition=raw.partition, offset=raw.offset)
+                    make_dead_letter(
+                        raw.value,
+                        exc,
+                        topic=raw.topic,
+                        partition=raw.partition,
+                        offset=raw.offset,
+                        max_original_bytes=self.dead_letter_max_original_bytes,
+                    )
                 )
                 continue
             valid.append((raw, event))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -13,7 +14,8 @@ from schemas.models import DeadLetter, NormalizedEvent, Review, SocialPost
 from stream_app.errors import InvalidRecord
 
 Kind = Literal["post", "review"]
-MAX_PAYLOAD_BYTES = 1_000_000
+MAX_PAYLOAD_BYTES = 1_000_000  # under the broker's message.max.bytes (1,048,588 by default)
+DEAD_LETTER_MAX_ORIGINAL_BYTES = 64 * 1024  # base64 of this, plus the envelope, stays far below it
 _CONTRACT: dict[Kind, type[SocialPost] | type[Review]] = {"post": SocialPost, "review": Review}
 
 
@@ -35,11 +37,12 @@ def parse_record(
     partition: int,
     offset: int,
     max_text_chars: int,
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
 ) -> NormalizedEvent:
     if raw is None or len(raw) == 0:
         raise InvalidRecord("malformed_json", "empty payload")
-    if len(raw) > MAX_PAYLOAD_BYTES:
-        raise InvalidRecord("payload_too_large", f"{len(raw)} bytes > {MAX_PAYLOAD_BYTES}")
+    if len(raw) > max_payload_bytes:
+        raise InvalidRecord("payload_too_large", f"{len(raw)} bytes > {max_payload_bytes}")
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -82,11 +85,25 @@ def parse_record(
     )
 
 
-def make_dead_letter(raw: bytes | None, error: InvalidRecord, *, topic: str, partition: int, offset: int) -> DeadLetter:
+def make_dead_letter(
+    raw: bytes | None,
+    error: InvalidRecord,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    max_original_bytes: int = DEAD_LETTER_MAX_ORIGINAL_BYTES,
+) -> DeadLetter:
+    """The original is embedded up to `max_original_bytes` (so the dead letter stays under the
+    broker's message size); its full length and SHA-256 always travel with it."""
+    original = raw or b""
     return DeadLetter(
         reason=error.reason,
         error=error.detail[:2000],
-        original_b64=base64.b64encode(raw or b"").decode("ascii"),
+        original_b64=base64.b64encode(original[:max_original_bytes]).decode("ascii"),
+        original_length=len(original),
+        original_sha256=hashlib.sha256(original).hexdigest(),
+        original_truncated=len(original) > max_original_bytes,
         topic=topic,
         partition=partition,
         offset=offset,

@@ -30,6 +30,8 @@ class Site:
     ready: Callable[[], bool]
     render_metrics: Callable[[], bytes]
     refresh_metrics: Callable[[], Awaitable[None]] | None = None
+    # Reachability of the worker's dependencies ({"redis": True, "kafka": False}); /readyz needs all.
+    dependencies: Callable[[], Mapping[str, bool]] = dict
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,10 @@ async def _healthz(site: Site, query: Mapping[str, str]) -> Result:
 
 
 async def _readyz(site: Site, query: Mapping[str, str]) -> Result:
-    ready = site.ready()
-    return (200 if ready else 503), {"ready": ready}
+    model = site.ready()
+    dependencies = dict(site.dependencies())
+    ready = model and all(dependencies.values())
+    return (200 if ready else 503), {"ready": ready, "model": model, **dependencies}
 
 
 ROUTES: tuple[Route, ...] = (

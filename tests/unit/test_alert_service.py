@@ -16,7 +16,7 @@ T0 = 1_764_547_200
 
 
 def test_closed_minute_waits_for_busy_partitions_only() -> None:
-    now = 10_000.0
+    now = T0 + 10_000.0
     busy_ahead, busy_behind, idle = (T0 + 600.0, now), (T0 + 300.0, now - 5), (T0 + 30.0, now - 600)
     assert closed_minute([busy_ahead, busy_behind, idle], now, idle_s=60, settle_s=0) == T0 + 240
     assert closed_minute([busy_ahead, idle], now, idle_s=60, settle_s=60) == T0 + 480

@@ -1,0 +1,83 @@
+"""Are Redis and Kafka reachable? Used at start-up (bounded wait, one clear line) and by /readyz."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+
+from stream_app.errors import SentimentMonitorError
+
+log = logging.getLogger(__name__)
+
+
+class DependencyUnavailable(SentimentMonitorError):
+    """Redis or Kafka did not answer within the start-up wait."""
+
+
+async def redis_ok(client: aioredis.Redis, timeout_s: float = 2.0) -> bool:
+    try:
+        return bool(await asyncio.wait_for(client.ping(), timeout_s))
+    except Exception:  # any failure means "not ready"
+        return False
+
+
+async def tcp_ok(servers: str, timeout_s: float = 2.0) -> bool:
+    """True when at least one `host:port` of a comma-separated list accepts a connection."""
+    for server in servers.split(","):
+        host, _, port = server.strip().rpartition(":")
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port)), timeout_s)
+        except (TimeoutError, OSError, ValueError):
+            continue
+        writer.close()
+        return True
+    return False
+
+
+def redis_address(url: str) -> str:
+    """host:port of a Redis URL, without the password, for log lines."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
+
+
+@dataclass
+class DependencyHealth:
+    """The latest probe of both dependencies, refreshed by `probe()` on a timer."""
+
+    redis: aioredis.Redis
+    kafka_bootstrap: str
+    redis_up: bool = False
+    kafka_up: bool = False
+    checked_at: float = field(default=0.0)
+
+    async def probe(self) -> tuple[bool, bool]:
+        self.redis_up, self.kafka_up = await asyncio.gather(redis_ok(self.redis), tcp_ok(self.kafka_bootstrap))
+        self.checked_at = time.monotonic()
+        return self.redis_up, self.kafka_up
+
+    def status(self) -> dict[str, bool]:
+        return {"redis": self.redis_up, "kafka": self.kafka_up}
+
+    async def wait_until_reachable(self, timeout_s: float, redis_label: str) -> None:
+        """Probe with backoff until both answer; after `timeout_s` raise one readable error."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.5
+        while True:
+            redis_up, kafka_up = await self.probe()
+            if redis_up and kafka_up:
+                return
+            missing = [
+                name
+                for name, up in (("Redis at " + redis_label, redis_up), ("Kafka at " + self.kafka_bootstrap, kafka_up))
+                if not up
+            ]
+            if time.monotonic() + delay > deadline:
+                raise DependencyUnavailable(f"gave up after {timeout_s:.0f} s: {' and '.join(missing)} unreachable")
+            log.warning("waiting for %s (start-up wait %.0f s)", " and ".join(missing), timeout_s)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)

@@ -1,0 +1,73 @@
+"""Key components are escaped injectively, and plain names keep their readable keys."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporters.queries import list_entities
+from stream_app.pipeline.keys import (
+    RedisKeys,
+    escape,
+    parse_aggregate_key,
+    source_key,
+    unescape,
+)
+from stream_app.pipeline.keys import entity_key as aggregate_key
+from stream_app.pipeline.keys import record_keys as aggregate_keys
+
+
+def posts_key(prefix: str, entity: str) -> str:
+    return RedisKeys(prefix).posts(entity)
+
+
+names = st.text(min_size=1, max_size=30)
+tricky = st.text(alphabet=st.sampled_from("a|:%Z 2\x00\n\u00e9"), min_size=1, max_size=12)
+any_name = st.one_of(names, tricky)
+
+
+def test_plain_names_keep_their_keys() -> None:
+    assert aggregate_key("Veltro Motors", "reddit") == "ent:Veltro Motors|src:reddit"
+    assert aggregate_key("$TSLA") == "ent:$TSLA"
+    assert source_key("x") == "src:x"
+    assert aggregate_keys("x", ["Tesla"]) == ("src:x", "ent:Tesla", "ent:Tesla|src:x")
+
+
+def test_a_separator_in_a_brand_cannot_reach_another_entitys_keys() -> None:
+    forged = aggregate_keys("x", ["Veltro Motors|src:reddit"])
+    real = aggregate_keys("reddit", ["Veltro Motors"])
+    assert not set(forged) & set(real)
+    assert aggregate_key("Veltro Motors|src:reddit") == "ent:Veltro Motors%7Csrc%3Areddit"
+    assert source_key("x:1") == "src:x%3A1"
+
+
+@given(any_name)
+def test_unescape_inverts_escape(name: str) -> None:
+    assert unescape(escape(name)) == name
+    assert not set(escape(name)) & {"|", ":"}
+
+
+@given(any_name, any_name)
+def test_escape_is_injective(a: str, b: str) -> None:
+    if a != b:
+        assert escape(a) != escape(b)
+        assert posts_key("sm", a) != posts_key("sm", b)
+
+
+@given(st.tuples(any_name, st.one_of(st.none(), any_name)), st.tuples(any_name, st.one_of(st.none(), any_name)))
+def test_aggregate_keys_are_injective_and_parse_back(
+    first: tuple[str, str | None], second: tuple[str, str | None]
+) -> None:
+    assert parse_aggregate_key(aggregate_key(*first)) == first
+    if first != second:
+        assert aggregate_key(*first) != aggregate_key(*second)
+    assert parse_aggregate_key(source_key(first[0])) == (None, first[0])
+
+
+@given(st.lists(any_name, min_size=1, max_size=4, unique=True), any_name)
+async def test_list_entities_reads_escaped_names_back(entities: list[str], source: str) -> None:
+    class Index:
+        async def keys(self, prefix: str = "") -> list[str]:
+            return sorted(k for k in aggregate_keys(source, entities) if k.startswith(prefix))
+
+    assert sorted(await list_entities(Index())) == sorted(entities)
