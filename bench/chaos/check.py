@@ -15,7 +15,7 @@ from bench.chaos.feed import Sent
 from bench.chaos.stack import WATCH
 from exporters.redis_store import RedisAggregateStore, connect
 from stream_app.pipeline.counts import CountedRecord, Counts, minute_of, recompute
-from stream_app.pipeline.keys import aggregate_keys
+from stream_app.pipeline.keys import record_keys
 from stream_app.settings import Settings
 
 
@@ -104,7 +104,7 @@ def verdict(name: str, settings: Settings, sent: list[Sent], timeout: float = 24
             continue
         tracked = [e for e in event["entities"] if e in WATCH]  # type: ignore[union-attr]
         ts = datetime.fromisoformat(str(event["created_at"])).timestamp()
-        keys = aggregate_keys(str(event["platform"]).lower(), tracked)
+        keys = record_keys(str(event["platform"]).lower(), tracked)
         records.append(
             CountedRecord(s.topic, s.partition, s.offset, keys, ts, str(event["label"]), float(event["score"]))
         )  # type: ignore[arg-type]
