@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stream_app.resources import default_model_dir
+
 if TYPE_CHECKING:
     from stream_app.alerting.detector import DetectorParams
 
-DEFAULT_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "default"
+DEFAULT_MODEL_DIR = default_model_dir()  # the checkout's models/default, or the wheel's copy
 
 
 def local_cache_dir() -> Path:

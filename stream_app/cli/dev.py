@@ -17,9 +17,9 @@ import typer
 from pydantic import SecretStr
 from rich.console import Console
 
-from stream_app.devtools.kafka_local import REPO_ROOT as REPO
 from stream_app.devtools.kafka_local import LocalKafka, default_cache_dir, free_port
 from stream_app.devtools.redis_local import LocalRedis
+from stream_app.resources import demo_watchlist
 from stream_app.settings import Settings
 
 dev_app = typer.Typer(help="Local Kafka and Redis for development.", no_args_is_help=True)
@@ -178,7 +178,7 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
     console.print("[bold]starting Kafka (KRaft) and Redis on 127.0.0.1 …[/bold]")
     with LocalKafka() as kafka, LocalRedis() as redis:
         web_port = int(os.environ.get("SM_WEB_PORT", free_port()))
-        watchlist = os.environ.get("SM_WATCHLIST", str(REPO / "deploy" / "watchlist" / "demo.yaml"))
+        watchlist = os.environ.get("SM_WATCHLIST", str(demo_watchlist()))
         env = {
             "SM_WATCHLIST": watchlist,
             "SM_ALERT_TICK_S": "1",

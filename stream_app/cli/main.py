@@ -31,6 +31,23 @@ app.add_typer(schemas_app, name="schemas")
 console = Console()
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from stream_app.resources import version
+
+        console.print(f"sentiment-monitor {version()}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Real-time sentiment monitoring over Kafka, ONNX and Redis."""
+
+
 def settings() -> Settings:
     return load_settings()
 

@@ -15,10 +15,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from stream_app.resources import kafka_pom
 from stream_app.settings import local_cache_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+POM = kafka_pom()  # deploy/kafka/pom.xml in a checkout, the packaged copy when installed
 
 
 def default_cache_dir() -> Path:

@@ -47,13 +47,37 @@ def test_every_dashboard_query_parses(tmp_path: Path) -> None:
     assert f"SUCCESS: {len(queries)} rules found" in run(tool("promtool"), "check", "rules", str(path))
 
 
-def test_grafana_provisioning_points_at_the_dashboard_and_datasource() -> None:
+def _datasource_refs(node: object) -> list[dict[str, str]]:
+    if isinstance(node, dict):
+        found = [node["datasource"]] if isinstance(node.get("datasource"), dict) else []
+        return found + [ref for value in node.values() for ref in _datasource_refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _datasource_refs(value)]
+    return []
+
+
+def test_grafana_dashboard_imports_and_provisions() -> None:
+    """Import: every Prometheus reference is the `DS_PROMETHEUS` input, so Grafana's import
+    dialog asks for a datasource and substitutes it. Provisioning (no import step): a
+    datasource variable of the same name resolves `${DS_PROMETHEUS}` to the provisioned
+    default Prometheus."""
     import yaml
 
     grafana = REPO / "deploy" / "grafana"
-    source = yaml.safe_load((grafana / "provisioning" / "datasources" / "prometheus.yml").read_text())
-    uid = source["datasources"][0]["uid"]
     dashboard = json.loads(DASHBOARD.read_text())
-    used = {t["datasource"]["uid"] for p in dashboard["panels"] for t in p.get("targets", [])}
-    assert used == {uid}
+    assert [(i["name"], i["type"], i["pluginId"]) for i in dashboard["__inputs"]] == [
+        ("DS_PROMETHEUS", "datasource", "prometheus")
+    ]
+    refs = [r for r in _datasource_refs(dashboard) if r.get("type") == "prometheus"]
+    assert len(refs) >= 12 and {r["uid"] for r in refs} == {"${DS_PROMETHEUS}"}
+    assert all(t["datasource"]["uid"] == "${DS_PROMETHEUS}" for p in dashboard["panels"] for t in p.get("targets", []))
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["DS_PROMETHEUS"]["type"] == "datasource" and variables["DS_PROMETHEUS"]["query"] == "prometheus"
+
+    source = yaml.safe_load((grafana / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    provisioned = source["datasources"][0]
+    assert provisioned["type"] == "prometheus" and provisioned["isDefault"] is True
+    # What the import dialog does: substitute the chosen datasource's uid everywhere.
+    imported = json.loads(DASHBOARD.read_text().replace("${DS_PROMETHEUS}", provisioned["uid"]))
+    assert {r["uid"] for r in _datasource_refs(imported) if r.get("type") == "prometheus"} == {provisioned["uid"]}
     assert yaml.safe_load((grafana / "provisioning" / "dashboards" / "sentiment-monitor.yml").read_text())["providers"]
