@@ -176,7 +176,12 @@ class SpikeDetector:
 
     def _learn(self, state: EntityState, minute: int, negatives: int, volume: int, excluded: bool) -> None:
         """Seasonal slots learn every minute, so a pattern that recurs daily or weekly becomes
-        the norm even though it fired the first time; the EWMAs skip minutes an alert covered."""
+        the norm even though it fired the first time; the EWMAs skip minutes an alert covered.
+        Empty minutes before the entity's first post teach nothing: a new entity is read with
+        up to a day of empty history, and counting those minutes would make its real rate look
+        like a surge over an almost-zero rate, so no minute would ever join the baseline."""
+        if volume == 0 and state.volume_weight == 0.0:
+            return
         expected = self.rate_per_minute(state)
         state.volume_ewma = state.volume_ewma * self.decay + volume
         state.volume_weight = state.volume_weight * self.decay + 1.0
@@ -226,6 +231,8 @@ class SpikeDetector:
 
     def _learn_gap(self, state: EntityState, gap: int) -> None:
         """Minutes never stepped (no data read) decay the EWMAs as empty minutes would."""
+        if state.volume_weight == 0.0:
+            return  # nothing seen yet (see `_learn`)
         for name in ("ewma_neg", "ewma_total", "volume_ewma"):
             setattr(state, name, getattr(state, name) * self.decay**gap)
         state.volume_weight = state.volume_weight * self.decay**gap + (1 - self.decay**gap) / (1 - self.decay)

@@ -255,3 +255,14 @@ def test_overrepresented_terms_find_the_new_complaint() -> None:
     current = [["battery", "fire"], ["battery", "recall"], ["battery", "fire", "smoke"], ["late", "delivery"]]
     found = [t.term for t in overrepresented_terms(current, baseline)]
     assert found[0] == "battery" and "late" not in found and "delivery" not in found
+
+
+def test_a_new_entity_read_with_a_day_of_empty_history_still_learns_and_fires() -> None:
+    """The service steps a new entity from `history_min` back, mostly empty minutes: they must
+    not make its real rate look like a surge that never joins the baseline."""
+    detector = SpikeDetector(DetectorParams())
+    state = EntityState()
+    assert run(detector, state, 0, [(0, 0)] * 1200) == []
+    assert run(detector, state, 1200, [(2, 10)] * 180) == []
+    fired = run(detector, state, 1380, [(5, 10)] * 20)
+    assert [t.status for _, t in fired] == ["firing"]
