@@ -255,7 +255,7 @@ def query(
 
 @app.command()
 def demo(
-    minutes: int = 40,
+    minutes: int = 100,
     per_minute: int = 60,
     rate: float = 400.0,
     duration: Annotated[
