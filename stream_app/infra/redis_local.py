@@ -53,7 +53,7 @@ class LocalRedis:
             self._owned_dir = True
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "redis.log").open("ab")
-        self._process = subprocess.Popen(
+        self._process = subprocess.Popen(  # noqa: S603 - fixed argv: redis-server and its options
             [
                 find_redis_server(),
                 "--port",
