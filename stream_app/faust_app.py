@@ -36,6 +36,7 @@ from stream_app.pipeline.process import BatchProcessor, RawRecord
 from stream_app.pipeline.windows import EntityAdmission
 from stream_app.sentiment_collector import WatchListCollector
 from stream_app.settings import Settings
+from stream_app.web import security as web_security
 from stream_app.web_pages import static_file, token_guard
 
 log = logging.getLogger(__name__)
@@ -231,9 +232,12 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         broker_commit_interval=1.0,
         stream_buffer_maxsize=max(4096, settings.batch_max_size * 4),
         producer_linger=0.005,
-        web_application_options={"middlewares": [token_guard(settings.web_token.get_secret_value())]}
-        if settings.web_token
-        else {},
+        web_application_options=web_security.application_options(
+            settings.web_host,
+            settings.web_allowed_hosts.split(","),
+            settings.dashboard_url,
+            [token_guard(settings.web_token.get_secret_value())] if settings.web_token else [],
+        ),
     )
     metrics = PipelineMetrics()
     inputs = app.topic(settings.topic_posts, settings.topic_reviews, value_serializer="raw", key_serializer="raw")
