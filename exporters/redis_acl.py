@@ -41,7 +41,10 @@ REDIS_COMMANDS: tuple[str, ...] = (
 )
 
 
-def acl_setuser(user: str = "sentiment", prefix: str = "sm", password: str = "<password>") -> str:
+PLACEHOLDER = "<password>"  # printed in the docs, replaced by the operator
+
+
+def acl_setuser(user: str = "sentiment", prefix: str = "sm", password: str = PLACEHOLDER) -> str:
     """The `ACL SETUSER` line for the service's user: its key prefix, no channels, only its commands."""
     commands = " ".join(f"+{c}" for c in REDIS_COMMANDS)
     return f"ACL SETUSER {user} reset on >{password} ~{prefix}:* resetchannels -@all {commands}"
