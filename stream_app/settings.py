@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
     web_token: SecretStr | None = Field(None, description="Bearer token for every page but probes and static files")
+    web_allowed_hosts: str = Field(
+        "", description="Extra Host names the web server answers, comma separated ('*': any); loopback always"
+    )
     data_dir: Path = Path("./.sm-data")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = False

@@ -312,7 +312,7 @@ class SpikeDetector:
         ev = self.evidence(state, minute, span, p0, expected, f"the {span}-minute window the alert fired on")
         if ev.window_volume > 0 and ev.window_share > baseline + p.resolve_abs_increase:
             return None
-        assert state.alert_id is not None and state.severity is not None and state.started_at is not None
+        assert state.alert_id is not None and state.severity is not None and state.started_at is not None  # noqa: S101 - narrows types; a firing state always has all three
         transition = Transition(
             entity, "resolved", state.alert_id, state.severity, state.started_at, minute + MINUTE, ev
         )

@@ -192,7 +192,7 @@ def _entity_events(scenario: Scenario, minutes: np.ndarray, rng: np.random.Gener
     positives = rng.binomial(volume - negatives, 0.5)
     extra = np.zeros_like(volume)
     if scenario.extra is not None:  # the surge's extra posts: the curve's excess over the rate
-        extra = rng.poisson(np.maximum(scenario.extra(minutes) - scenario.rate(minutes), 0.0))
+        extra = rng.poisson(np.maximum(scenario.extra(minutes) - scenario.rate(minutes), 0.0))  # noqa: S610 (not Django)
     if scenario.extra_label == 2:
         positives = positives + extra
     total = volume + extra

@@ -12,12 +12,14 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from stream_app.cli.dev import dev_app, run_demo
 from stream_app.cli.model import model_app
 from stream_app.cli_alerts import alerts_app
 from stream_app.errors import SentimentMonitorError
+from stream_app.ingest.preflight import check_kafka_access
 from stream_app.settings import Settings, load_settings
 
 app = typer.Typer(help="Real-time sentiment monitoring over Kafka, ONNX and Redis.", no_args_is_help=True)
@@ -76,6 +78,7 @@ def worker() -> None:
 
     config = settings()
     setup_logging(config.log_level, config.log_json)
+    check_kafka_access(config)
     run_worker(config)
 
 
@@ -84,7 +87,9 @@ def topics_create() -> None:
     """Create the input, output and dead-letter topics with explicit partition counts."""
     from stream_app.ingest.kafka_admin import create_topics
 
-    for name, outcome in create_topics(settings()).items():
+    config = settings()
+    check_kafka_access(config)
+    for name, outcome in create_topics(config).items():
         console.print(f"{name}: {outcome}")
 
 
@@ -109,10 +114,12 @@ def replay(
     from stream_app.ingest.kafka_admin import read_records
     from stream_app.ingest.kafka_admin import replay as do_replay
 
+    config = settings()
+    check_kafka_access(config)
     records = list(read_records(file))
     with Progress(console=console) as progress:
         task = progress.add_task(f"→ {topic}", total=len(records))
-        sent = do_replay(settings(), records, topic, rate or None, progress=lambda n: progress.advance(task, n))
+        sent = do_replay(config, records, topic, rate or None, progress=lambda n: progress.advance(task, n))
     console.print(f"sent {sent} records to {topic}")
 
 
@@ -270,5 +277,5 @@ def main() -> None:
     try:
         app()
     except SentimentMonitorError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}")
+        Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {escape(str(exc))}")
         raise SystemExit(2) from None

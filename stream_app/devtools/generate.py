@@ -93,7 +93,7 @@ def generate_stream(
     review_share: float = 0.2,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (kind, record) pairs in event-time order; kind is 'post' or 'review'."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - seeded synthetic data, not security
     t0 = (start or datetime.now(UTC) - timedelta(minutes=minutes)).replace(microsecond=0)
     base_mix = ["positive"] * 4 + ["neutral"] * 4 + ["negative"] * 2
     serial = 0

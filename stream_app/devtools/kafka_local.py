@@ -68,7 +68,7 @@ def fetch_kafka_jars(cache_dir: Path | None = None) -> Path:
         raise RuntimeError("Maven (mvn) is needed to fetch Kafka's jars; install it or set SM_LOCAL_CACHE")
     staging = libs.with_name("kafka-libs.partial")
     shutil.rmtree(staging, ignore_errors=True)
-    subprocess.run(
+    subprocess.run(  # noqa: S603 - fixed argv: mvn and the repo's pom
         [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies", f"-DoutputDirectory={staging}"],
         check=True,
     )
@@ -84,6 +84,12 @@ class LocalKafka:
     controller_port: int = 0
     data_dir: Path | None = None
     log_file: Path | None = None
+    # A SASL_SSL listener beside the PLAINTEXT one: SCRAM users {name: password}, made at format.
+    sasl_ssl_port: int = 0
+    keystore: Path | None = None  # PKCS12 with the server certificate and key
+    keystore_password: str = ""
+    scram_users: dict[str, str] | None = None
+    scram_mechanism: str = "SCRAM-SHA-512"
     _process: subprocess.Popen[bytes] | None = None
     _owned_dir: bool = False
 
@@ -110,6 +116,8 @@ class LocalKafka:
             "group.initial.rebalance.delay.ms": "0",
             "auto.create.topics.enable": "false",
         }
+        if self.scram_users is not None:
+            props.update(self._sasl_ssl_props())
         path = data_dir / "server.properties"
         path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
         (data_dir / "log4j.properties").write_text(
@@ -119,6 +127,29 @@ class LocalKafka:
             "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
         )
         return path
+
+    @property
+    def sasl_ssl_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.sasl_ssl_port}"
+
+    def _sasl_ssl_props(self) -> dict[str, str]:
+        listener = f"SASL_SSL://127.0.0.1:{self.sasl_ssl_port}"
+        scram = f"listener.name.sasl_ssl.{self.scram_mechanism.lower()}"
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},{listener},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port},{listener}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": self.scram_mechanism,
+            f"{scram}.sasl.jaas.config": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "ssl.keystore.type": "PKCS12",
+            "ssl.keystore.location": str(self.keystore),
+            "ssl.keystore.password": self.keystore_password,
+            "ssl.key.password": self.keystore_password,
+        }
+
+    def _scram_args(self) -> list[str]:
+        users = self.scram_users or {}
+        return [a for u, p in users.items() for a in ("--add-scram", f"{self.scram_mechanism}=[name={u},password={p}]")]
 
     def _java(self, data_dir: Path, main: str, *args: str) -> list[str]:
         classpath = str(fetch_kafka_jars()) + "/*"
@@ -139,7 +170,8 @@ class LocalKafka:
         pinned = bool(self.port and self.controller_port)
         for attempt in range(1, attempts + 1):
             if not pinned:
-                self.port, self.controller_port = free_ports(2)
+                self.port, self.controller_port, sasl_port = free_ports(3)
+                self.sasl_ssl_port = sasl_port
             try:
                 return self._start_once(timeout)
             except Exception:
@@ -165,7 +197,7 @@ class LocalKafka:
         config = self._config(self.data_dir)
         if not (self.data_dir / "logs" / "meta.properties").exists():
             cluster_id = str(uuid.uuid4().hex[:22])
-            subprocess.run(
+            subprocess.run(  # noqa: S603 - fixed argv: java and our jars
                 self._java(
                     self.data_dir,
                     "kafka.tools.StorageTool",
@@ -175,13 +207,14 @@ class LocalKafka:
                     "-c",
                     str(config),
                     "--ignore-formatted",
+                    *self._scram_args(),
                 ),
                 check=True,
                 stdout=subprocess.DEVNULL,
             )
         log_path = self.log_file or self.data_dir / "kafka.log"
         with log_path.open("ab") as log:
-            self._process = subprocess.Popen(
+            self._process = subprocess.Popen(  # noqa: S603 - fixed argv: java and our jars
                 self._java(self.data_dir, "kafka.Kafka", str(config)),
                 stdout=log,
                 stderr=subprocess.STDOUT,

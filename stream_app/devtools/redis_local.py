@@ -26,12 +26,20 @@ def find_redis_server() -> str:
 class LocalRedis:
     port: int = field(default_factory=free_port)
     data_dir: Path | None = None
+    tls: tuple[Path, Path, Path] | None = None  # (cert, key, CA) PEM files: listen on TLS only, at `port`
     _process: subprocess.Popen[bytes] | None = None
     _owned_dir: bool = False
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://127.0.0.1:{self.port}/0"
+
+    def _listen_args(self) -> list[str]:
+        if self.tls is None:
+            return ["--port", str(self.port)]
+        cert, key, ca = self.tls
+        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert), "--tls-key-file", str(key),
+                "--tls-ca-cert-file", str(ca), "--tls-auth-clients", "no"]  # fmt: skip
 
     def start(self, timeout: float = 20.0, attempts: int = 3) -> LocalRedis:
         """Start on a free port; if another process took it first, try a fresh one."""
@@ -53,11 +61,10 @@ class LocalRedis:
             self._owned_dir = True
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = (self.data_dir / "redis.log").open("ab")
-        self._process = subprocess.Popen(
+        self._process = subprocess.Popen(  # noqa: S603 - fixed argv: redis-server and its options
             [
                 find_redis_server(),
-                "--port",
-                str(self.port),
+                *self._listen_args(),
                 "--bind",
                 "127.0.0.1",
                 "--save",

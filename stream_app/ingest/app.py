@@ -21,6 +21,7 @@ from stream_app.ingest.publishers import FaustAlertPublisher, FaustPublisher
 from stream_app.ingest.resilience import RetryingPublisher, arm_exit_watchdog, exit_worker
 from stream_app.pipeline.process import RawRecord
 from stream_app.settings import Settings
+from stream_app.web import security as web_security
 from stream_app.web.pages import token_guard
 from stream_app.web.routes import ROUTES, Route, Site
 from stream_app.wiring import Outputs, Wiring, WiringFactory, default_wiring
@@ -56,9 +57,12 @@ def faust_app(settings: Settings) -> faust.App:
         broker_commit_interval=1.0,
         stream_buffer_maxsize=max(4096, settings.batch_max_size * 4),
         producer_linger=0.005,
-        web_application_options={"middlewares": [token_guard(settings.web_token.get_secret_value())]}
-        if settings.web_token
-        else {},
+        web_application_options=web_security.application_options(
+            settings.web_host,
+            settings.web_allowed_hosts.split(","),
+            settings.dashboard_url,
+            [token_guard(settings.web_token.get_secret_value())] if settings.web_token else [],
+        ),
     )
 
 
@@ -178,9 +182,10 @@ def _add_detector(app: faust.App, settings: Settings, wiring: Wiring, ready: asy
 
 def _add_health_probe(app: faust.App, settings: Settings, wiring: Wiring) -> DependencyHealth | None:
     """Redis and Kafka reachability, probed on a timer for /readyz (never on the request path)."""
-    if wiring.store is None:
+    client = getattr(wiring.store, "client", None)  # test wirings may carry a read-only fake store
+    if client is None:
         return None
-    health = DependencyHealth(wiring.store.client, settings.kafka_bootstrap)
+    health = DependencyHealth(client, settings.kafka_bootstrap)
 
     @app.timer(2.0)  # type: ignore[untyped-decorator]
     async def _probe_dependencies() -> None:
