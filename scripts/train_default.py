@@ -23,7 +23,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from stream_app.model.train import TrainConfig, train
+from stream_app.model.train import DEFAULT_BASE, TrainConfig, train
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -42,30 +42,52 @@ FULL: dict[str, tuple[int | None, float]] = {
 # Leaves out the non-commercial (airline, CC BY-NC-SA) and research-only sets (SST-2, Pang & Lee,
 # UCI sentences). TweetEval's validation split is used for checkpoint selection only.
 NON_COMMERCIAL = {"airline_tweets", "sst2_train", "movie_review_sentences", "product_review_sentences"}
+# Stage 2 (from the stage-1 checkpoint, lower learning rate): a shorter pass that re-weights the
+# brand-monitoring, finance and review domains, which stage 1's tweet-heavy mix diluted.
+STAGE2: dict[str, tuple[int | None, float]] = {
+    "semeval_tweets_2013_2016": (6000, 1.0),
+    "tweet_sentiment_extraction": (2000, 1.0),
+    "sanders_tweets": (1500, 1.0),
+    "financial_tweets_train": (None, 1.0),
+    "airline_tweets": (4000, 1.0),
+    "crowdflower_tweets": (5000, 1.0),
+    "sst2_train": (4000, 1.0),
+    "movie_review_sentences": (1000, 1.0),
+    "product_review_sentences": (1000, 1.0),
+}
 PROFILES = {
     "full": FULL,
+    "stage2": STAGE2,
     "commercial": {stem: spec for stem, spec in FULL.items() if stem not in NON_COMMERCIAL},
 }
 DEV_FILES = ["tweeteval_val.csv", "sst2_dev.csv"]
 
 
 def config_for(
-    profile: str, data_dir: Path, out: Path, max_minutes: float, epochs: float, threads: int | None = None
+    profile: str,
+    data_dir: Path,
+    out: Path,
+    max_minutes: float,
+    epochs: float,
+    threads: int | None = None,
+    init: Path | None = None,
 ) -> TrainConfig:
     mix = PROFILES[profile]
     dev = [name for name in DEV_FILES if profile == "full" or name.removesuffix(".csv") != "sst2_dev"]
+    stage2 = profile == "stage2"
     return TrainConfig(
         data=[data_dir / f"{stem}.csv" for stem in mix],
         out=out,
-        seed=13,
+        base=str(init) if init else DEFAULT_BASE,
+        seed=29 if stage2 else 13,
         epochs=epochs,
-        learning_rate=8e-5,
-        warmup_fraction=0.04,
+        learning_rate=3e-5 if stage2 else 8e-5,
+        warmup_fraction=0.03 if stage2 else 0.04,
         per_file_cap={stem: cap for stem, (cap, _) in mix.items() if cap},
         per_file_weight={stem: weight for stem, (_, weight) in mix.items() if weight != 1.0},
         dev_files=[data_dir / name for name in dev],
         dev_cap=600,
-        evals=6,
+        evals=4 if stage2 else 6,
         balance_classes=True,
         max_minutes=max_minutes,
         threads=threads,
@@ -79,10 +101,11 @@ def main() -> None:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
     parser.add_argument("--epochs", type=float, default=1.2)
     parser.add_argument("--max-minutes", type=float, default=100)
+    parser.add_argument("--init", type=Path, default=None, help="start from this checkpoint (stage 2)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy shared host)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    config = config_for(args.profile, args.data_dir, args.out, args.max_minutes, args.epochs, args.threads)
+    config = config_for(args.profile, args.data_dir, args.out, args.max_minutes, args.epochs, args.threads, args.init)
     print(train(config)["best"])
 
 
