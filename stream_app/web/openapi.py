@@ -44,8 +44,13 @@ class RouteLike(Protocol):
     def name(self) -> str: ...
 
 
+# What `parse_window` accepts: a positive length in m, h or d, at most 7 days (leading zeros aside).
+WINDOW_PATTERN = r"^(?:[1-9][0-9]{0,3}m|(?:[1-9][0-9]?|1[0-5][0-9]|16[0-8])h|[1-7]d)$"
+
+
 def _window(default: str) -> Param:
-    return Param("window", f"Window length (default {default}), e.g. 1m, 5m, 1h, 24h", {"type": "string"})
+    schema = {"type": "string", "pattern": WINDOW_PATTERN}
+    return Param("window", f"Window length (default {default}), at most 7 days: 1m, 5m, 1h, 24h, 7d", schema)
 
 
 SOURCE = Param("source", "Only this source (platform), e.g. x, reddit, reviews")
@@ -65,7 +70,12 @@ OPERATIONS: dict[str, Operation] = {
         "An entity's figures per step since a time",
         dict([(200, ("Series", m.EntitySeries)), BAD, UNKNOWN]),
         (
-            Param("since", "Start, epoch seconds (within the 7-day retention)", {"type": "number"}, required=True),
+            Param(
+                "since",
+                "Start, epoch seconds: in the past and within the 7-day retention, else a 400",
+                {"type": "number"},
+                required=True,
+            ),
             _window("1m"),
             SOURCE,
         ),
@@ -77,7 +87,11 @@ OPERATIONS: dict[str, Operation] = {
             Param("by", "Ranking", {"type": "string", "enum": ["volume", "negative_share"]}),
             _window("5m"),
             Param("limit", "How many (default 10)", {"type": "integer", "minimum": 1, "maximum": 100}),
-            Param("min_volume", "Volume floor over the window (default 10)", {"type": "integer", "minimum": 0}),
+            Param(
+                "min_volume",
+                "Volume floor over the window (default 10)",
+                {"type": "integer", "minimum": 0, "maximum": 10**9},
+            ),
         ),
     ),
     "alerts": Operation("Firing and recent alerts", {200: ("Alerts", m.Alerts)}, tag="alerts"),
