@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from exporters.redis_store import AggregateStore
 from stream_app.pipeline.counts import Counts, minute_of
 from stream_app.pipeline.keys import ENTITY, SOURCE, entity_key, entity_of, source_key, source_of
+from stream_app.pipeline.lookup import Lookup, resolve
 from stream_app.pipeline.windows import parse_window, series, sum_buckets, window_minutes
 
 TOP_BY = ("volume", "negative_share")
+# /top and rankings leave out entities with fewer posts than this over the window: one angry
+# post is a negative share of 1.0, which says nothing.
+TOP_MIN_VOLUME = 10
 
 
 class KeyIndex(Protocol):
@@ -21,6 +26,11 @@ class KeyIndex(Protocol):
 
 async def list_entities(store: KeyIndex) -> list[str]:
     return [e for e in map(entity_of, await store.keys(ENTITY)) if e is not None]
+
+
+async def find_entity(store: KeyIndex, name: str, aliases: Mapping[str, str] | None = None) -> Lookup:
+    """The stored entity `name` means (exact, watch-list alias or case-insensitive), or suggestions."""
+    return resolve(name, await list_entities(store), aliases)
 
 
 async def list_sources(store: KeyIndex) -> list[str]:
@@ -88,7 +98,7 @@ async def top_entities(
     by: str,
     window: str,
     limit: int = 10,
-    min_volume: int = 1,
+    min_volume: int = TOP_MIN_VOLUME,
     now: float | None = None,
 ) -> list[dict[str, Any]]:
     if by not in TOP_BY:

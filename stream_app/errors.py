@@ -1,4 +1,9 @@
-"""One root exception; bad records are data (`DeadLetter`), not exceptions that escape."""
+"""One root exception; bad records are data (`DeadLetter`), not exceptions that escape.
+
+A start-up problem carries where it comes from (`setting`: an `SM_*` variable or a file) and
+what to do (`hint`), so the CLI can print it as one line:
+`error: <what>, <which setting or file>, <what to do>`.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,23 @@ from __future__ import annotations
 class SentimentMonitorError(Exception):
     """Root of every error this project raises on purpose."""
 
+    def __init__(self, message: str, *, setting: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
+        self.hint = hint
+
+    def one_line(self) -> str:
+        """`<what>, <which setting or file>, <what to do>`, newlines folded into spaces."""
+        parts = [str(self), self.setting, self.hint]
+        return ", ".join(" ".join(p.split()) for p in parts if p)
+
 
 class ConfigError(SentimentMonitorError):
-    """Settings failed validation at start-up."""
+    """Settings, the model directory or the watch-list failed validation at start-up."""
+
+
+class WatchListError(ConfigError):
+    """The watch-list file (SM_WATCHLIST) is missing, not YAML, or not shaped as documented."""
 
 
 class InvalidRecord(SentimentMonitorError):
@@ -22,3 +41,7 @@ class InvalidRecord(SentimentMonitorError):
 
 class ModelError(SentimentMonitorError):
     """The model directory is missing or malformed."""
+
+
+class DependencyUnavailable(SentimentMonitorError):
+    """Redis or Kafka did not answer within the start-up wait (or a command's short timeout)."""

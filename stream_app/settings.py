@@ -194,5 +194,12 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(f"SM_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"invalid settings: {problems}") from exc
+        problems = "; ".join(
+            f"SM_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()
+        )
+        raise ConfigError(
+            f"invalid settings: {problems}",
+            setting="in the environment or .env",
+            hint="fix or unset the variable (`sentiment-monitor check` validates them all)",
+        ) from exc

@@ -21,6 +21,7 @@ from stream_app.engine.onnx_classifier import OnnxClassifier
 from stream_app.engine.runner import InferenceRunner
 from stream_app.ingest.resilience import RetryingSink
 from stream_app.pipeline.entities import EntityExtractor, WatchList, entity_words
+from stream_app.pipeline.lookup import alias_table
 from stream_app.pipeline.process import BatchProcessor, Publisher, RawRecord
 from stream_app.pipeline.timebounds import EventTimeBounds
 from stream_app.pipeline.windows import EntityAdmission
@@ -76,6 +77,7 @@ class Wiring:
     alert_state: RedisAlertState | None = None
     fanout: Sinks | None = None
     watchlist: list[str] = field(default_factory=list)
+    aliases: dict[str, str] = field(default_factory=dict)  # folded alias -> entity, for lookups
     connections: list[Closable] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -153,6 +155,7 @@ def redis_store(settings: Settings) -> RedisAggregateStore:
 
 def default_wiring(settings: Settings, outputs: Outputs, metrics: PipelineMetrics) -> Wiring:
     """The real thing: ONNX model behind the async runner, Redis store, Kafka publishers."""
+    watch = WatchList.load(settings.watchlist) if settings.watchlist else WatchList([])  # fails before the model loads
     classifier = OnnxClassifier(
         settings.model_dir,
         settings.provider,
@@ -163,7 +166,6 @@ def default_wiring(settings: Settings, outputs: Outputs, metrics: PipelineMetric
     )
     runner = InferenceRunner(classifier, settings.inference_queue_depth, on_stage=metrics.stage_done)
     store = redis_store(settings)
-    watch = WatchList.load(settings.watchlist) if settings.watchlist else WatchList([])
     admission = EntityAdmission(watch.names(), settings.max_dynamic_entities, settings.entity_min_mentions)
     metrics.track_admission(admission)
     metrics.track_store(store)
@@ -189,7 +191,12 @@ def default_wiring(settings: Settings, outputs: Outputs, metrics: PipelineMetric
     )
     # One Redis client serves the store, the post samples and the alert state: closing the store closes it.
     wiring = Wiring(
-        processor=processor, runner=runner, store=store, watchlist=sorted(watch.names()), connections=[store]
+        processor=processor,
+        runner=runner,
+        store=store,
+        watchlist=sorted(watch.names()),
+        aliases=alias_table(watch),
+        connections=[store],
     )
     if settings.alerts_enabled:
         wiring.alerts, wiring.alert_state, wiring.fanout = alerting(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import orjson
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from stream_app.cli.dev import dev_app, run_demo
@@ -20,6 +19,7 @@ from stream_app.cli.model import model_app
 from stream_app.cli_alerts import alerts_app
 from stream_app.errors import SentimentMonitorError
 from stream_app.ingest.preflight import check_kafka_access
+from stream_app.logs import setup_logging
 from stream_app.settings import Settings, load_settings
 
 app = typer.Typer(help="Real-time sentiment monitoring over Kafka, ONNX and Redis.", no_args_is_help=True)
@@ -31,6 +31,7 @@ app.add_typer(alerts_app, name="alerts")
 app.add_typer(topics_app, name="topics")
 app.add_typer(schemas_app, name="schemas")
 console = Console()
+_state = {"debug": False}
 
 
 def _print_version(value: bool) -> None:
@@ -46,40 +47,38 @@ def _root(
     version: Annotated[
         bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
     ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the traceback behind an error.")] = False,
 ) -> None:
     """Real-time sentiment monitoring over Kafka, ONNX and Redis."""
+    _state["debug"] = debug
 
 
 def settings() -> Settings:
     return load_settings()
 
 
-def setup_logging(level: str, as_json: bool) -> None:
-    """Plain lines for people, or one JSON object per line (`SM_LOG_JSON=true`) for log pipelines."""
-    handler = logging.StreamHandler(sys.stderr)
-    if as_json:
-        from pythonjsonlogger.json import JsonFormatter
-
-        handler.setFormatter(
-            JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
-                rename_fields={"asctime": "ts", "levelname": "level", "name": "logger"},
-            )
-        )
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler], force=True)
-
-
 @app.command()
 def worker() -> None:
     """Run a stream worker with the settings from SM_* variables and .env."""
     from stream_app.ingest.app import run_worker
+    from stream_app.preflight import validate_local
 
     config = settings()
     setup_logging(config.log_level, config.log_json)
+    validate_local(config)  # the watch-list and the model directory, before Kafka, Redis and the model load
     check_kafka_access(config)
     run_worker(config)
+
+
+@app.command()
+def check(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for Redis and for Kafka")] = 3.0,
+) -> None:
+    """Validate settings, the model directory and the watch-list; reach Redis and Kafka."""
+    from stream_app.cli.check import print_results, run_checks
+
+    if not print_results(console, run_checks(timeout)):
+        raise typer.Exit(1)
 
 
 @topics_app.command("create")
@@ -155,8 +154,10 @@ def score(
 ) -> None:
     """Label texts. Exactly one output line per input, never wrapped, so scripts can zip them."""
     from stream_app.engine.onnx_classifier import OnnxClassifier
+    from stream_app.preflight import check_model_dir
 
     config = settings()
+    check_model_dir(model or config.model_dir, "--model" if model else "SM_MODEL_DIR")
     lines = texts or [line.rstrip("\n") for line in sys.stdin]
     classifier = OnnxClassifier(
         model or config.model_dir,
@@ -186,9 +187,11 @@ def counts(
 ) -> None:
     """Per-minute counts per source, as stored in Redis."""
     from exporters.queries import list_sources, source_minutes
+    from stream_app.preflight import require_redis
     from stream_app.wiring import redis_store
 
     config = settings()
+    require_redis(config)
 
     async def read() -> dict[str, list[dict[str, object]]]:
         store = redis_store(config)
@@ -227,18 +230,21 @@ def query(
 ) -> None:
     """Rolling sentiment for an entity, from the Redis aggregates."""
     from exporters.queries import entity_series, entity_window
+    from stream_app.preflight import require_redis
     from stream_app.wiring import redis_store
 
     config = settings()
+    require_redis(config)
 
     async def read() -> dict[str, Any]:
         store = redis_store(config)
         try:
-            out: dict[str, Any] = {"window": await entity_window(store, entity, window, source)}
+            name = await _resolve_entity(store, config, entity)
+            out: dict[str, Any] = {"window": await entity_window(store, name, window, source)}
             if since:
                 numeric = since.replace(".", "", 1).isdigit()
                 start = float(since) if numeric else datetime.fromisoformat(since).timestamp()
-                out["series"] = await entity_series(store, entity, window, start, source)
+                out["series"] = await entity_series(store, name, window, start, source)
             return out
         finally:
             await store.close()
@@ -250,7 +256,7 @@ def query(
     if as_json:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
         return
-    title = f"{entity} ({source or 'all sources'}), window {window}"
+    title = f"{data['window']['entity']} ({source or 'all sources'}), window {window}"
     table = Table("from", "negative", "neutral", "positive", "volume", "negative share", "mean score", title=title)
     rows = [data["window"], *(data["series"]["points"] if "series" in data else [])]
     for row in rows:
@@ -273,9 +279,27 @@ def demo(
     run_demo(console, minutes, per_minute, rate, duration)
 
 
+async def _resolve_entity(store: Any, config: Settings, entity: str) -> str:
+    """The stored name `entity` means (case, watch-list aliases), else one line with the closest names."""
+    from exporters.queries import find_entity
+    from stream_app.pipeline.lookup import alias_table
+    from stream_app.preflight import load_watchlist
+
+    found = await find_entity(store, entity, alias_table(load_watchlist(config)))
+    if found.entity is None:
+        close = ", ".join(found.suggestions) or "none (`sentiment-monitor counts` lists what is stored)"
+        raise SentimentMonitorError(f"unknown entity {entity!r}", hint=f"closest names: {close}")
+    return found.entity
+
+
 def main() -> None:
+    """Errors this project raises on purpose print as one line and exit 2; `--debug` adds the traceback."""
     try:
         app()
     except SentimentMonitorError as exc:
-        Console(stderr=True, soft_wrap=True, highlight=False).print(f"[red]error:[/red] {escape(str(exc))}")
+        if _state["debug"] or "--debug" in sys.argv[1:]:
+            traceback.print_exc(file=sys.stderr)
+        # Plain write, not rich: a terminal-width wrap would break the one line.
+        sys.stderr.write(f"error: {exc.one_line()}\n")
+        sys.stderr.flush()
         raise SystemExit(2) from None

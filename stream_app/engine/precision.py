@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -97,19 +99,39 @@ def split_skip_layer_norm(model: onnx.ModelProto) -> int:
     return rewritten
 
 
+class _BelowWarningFromRoot(logging.Filter):
+    """onnxruntime's quantizer logs one INFO line per node on the root logger (`logging.info`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or record.name != "root"
+
+
+@contextmanager
+def quiet_quantizer() -> Iterator[None]:
+    """Drop the quantizer's root-logger INFO lines while it runs; our own loggers are untouched."""
+    root = logging.getLogger()
+    quiet = _BelowWarningFromRoot()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
 def quantize_int8(src_fp32: Path, dst: Path, split_layer_norm: bool = True) -> None:
     """Dynamic per-channel INT8 weights for the CPU provider, then the CPU-only graph rewrite
     (`split_layer_norm=False` keeps the fused op, for `bench/layernorm_split.py`)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(
-        str(src_fp32),
-        str(dst),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    with quiet_quantizer():
+        quantize_dynamic(
+            str(src_fp32),
+            str(dst),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     if not split_layer_norm:
         return
     model = onnx.load(str(dst))
@@ -134,13 +156,18 @@ def resolve_model_file(model_dir: Path, precision: str) -> Path:
     if source is None:
         from stream_app.errors import ModelError
 
-        raise ModelError(f"{model_dir} holds no model.{{fp32,fp16,int8}}.onnx")
+        raise ModelError(
+            f"{model_dir} holds no model.{{fp32,fp16,int8}}.onnx",
+            setting="SM_MODEL_DIR",
+            hint="point it at a model directory or unset it for the shipped model",
+        )
     cache = cache_root() / f"{_digest(source)}-v{DERIVATION_VERSION}"
     target = cache / wanted
     if target.exists():
         return target
     cache.mkdir(parents=True, exist_ok=True)
-    log.info("deriving %s from %s into %s (once)", precision, source.name, cache)
+    what = "the CPU file (INT8)" if precision == "int8" else f"the {precision.upper()} file"
+    log.info("deriving %s from %s into %s: once, about a minute", what, source.name, cache)
     fp32 = source if source.name == FP32 else cache / FP32
     if source.name == FP16 and not fp32.exists():
         widen_fp16_to_fp32(source, fp32)

@@ -99,6 +99,8 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         render_metrics=metrics.render,
         refresh_metrics=wiring.refresh_metrics,
         dependencies=health.status if health is not None else dict,
+        aliases=wiring.aliases,
+        token=settings.web_token is not None,
     )
     for route in ROUTES:
         _add_route(app, route, site)

@@ -10,13 +10,11 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 
-from stream_app.errors import SentimentMonitorError
+from stream_app.errors import DependencyUnavailable
+
+__all__ = ["DependencyHealth", "DependencyUnavailable", "redis_address", "redis_ok", "tcp_ok"]
 
 log = logging.getLogger(__name__)
-
-
-class DependencyUnavailable(SentimentMonitorError):
-    """Redis or Kafka did not answer within the start-up wait."""
 
 
 async def redis_ok(client: aioredis.Redis, timeout_s: float = 2.0) -> bool:
@@ -71,13 +69,22 @@ class DependencyHealth:
             redis_up, kafka_up = await self.probe()
             if redis_up and kafka_up:
                 return
-            missing = [
-                name
-                for name, up in (("Redis at " + redis_label, redis_up), ("Kafka at " + self.kafka_bootstrap, kafka_up))
+            down = [
+                (name, setting)
+                for name, setting, up in (
+                    ("Redis at " + redis_label, "SM_REDIS_URL", redis_up),
+                    ("Kafka at " + self.kafka_bootstrap, "SM_KAFKA_BOOTSTRAP", kafka_up),
+                )
                 if not up
             ]
+            missing = [name for name, _ in down]
             if time.monotonic() + delay > deadline:
-                raise DependencyUnavailable(f"gave up after {timeout_s:.0f} s: {' and '.join(missing)} unreachable")
+                raise DependencyUnavailable(
+                    f"{' and '.join(missing)} unreachable after {timeout_s:.0f} s",
+                    setting=" and ".join(setting for _, setting in down),
+                    hint=f"start {'them' if len(down) > 1 else 'it'} or fix the address; "
+                    "SM_STARTUP_WAIT_S sets how long start-up waits",
+                )
             log.warning("waiting for %s (start-up wait %.0f s)", " and ".join(missing), timeout_s)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)

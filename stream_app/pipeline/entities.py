@@ -16,6 +16,8 @@ from typing import Any
 import ahocorasick
 import yaml
 
+from stream_app.errors import WatchListError
+
 CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?)(?![\w])")
 HASHTAG = re.compile(r"(?<![\w#])#(\w{2,64})", re.UNICODE)
 MENTION = re.compile(r"(?<![\w@])@(\w{1,30})", re.UNICODE)
@@ -42,17 +44,50 @@ class WatchList:
 
     @classmethod
     def load(cls, path: Path) -> WatchList:
-        """YAML: `entities: [{name: Tesla, aliases: [$TSLA, "@Tesla", tesla motors], alerts: {...}}]`."""
-        document = yaml.safe_load(path.read_text()) or {}
-        return cls(
-            [
-                WatchEntity(str(item["name"]), tuple(str(a) for a in item.get("aliases", [])), item.get("alerts", {}))
-                for item in document.get("entities", [])
-            ]
-        )
+        """YAML: `entities: [{name: Tesla, aliases: [$TSLA, "@Tesla", tesla motors], alerts: {...}}]`.
+
+        Raises `WatchListError` (naming the file and SM_WATCHLIST) for a missing file, bad YAML
+        or any other shape, before anything else (the model) is loaded."""
+        try:
+            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except OSError as exc:
+            raise _bad_watchlist(path, f"cannot read the watch-list ({exc.strerror or exc})") from exc
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise _bad_watchlist(path, f"the watch-list is not valid YAML{where}") from exc
+        return cls([_entity(path, index, item) for index, item in enumerate(_entity_items(path, document))])
 
     def names(self) -> set[str]:
         return {e.name for e in self.entities}
+
+
+def _bad_watchlist(path: Path, problem: str) -> WatchListError:
+    return WatchListError(
+        problem,
+        setting=f"file {path} (SM_WATCHLIST)",
+        hint="write `entities: [{name: ..., aliases: [...]}]` (see deploy/watchlist/demo.yaml) or unset SM_WATCHLIST",
+    )
+
+
+def _entity_items(path: Path, document: object) -> list[object]:
+    if not isinstance(document, dict):
+        kind = type(document).__name__
+        raise _bad_watchlist(path, f"the watch-list is a YAML {kind}, not a mapping with `entities:`")
+    items = document.get("entities") or []
+    if not isinstance(items, list):
+        raise _bad_watchlist(path, "`entities:` in the watch-list is not a list")
+    return items
+
+
+def _entity(path: Path, index: int, item: object) -> WatchEntity:
+    if not isinstance(item, dict) or not str(item.get("name") or "").strip():
+        raise _bad_watchlist(path, f"watch-list entity #{index + 1} has no `name:`")
+    aliases = item.get("aliases") or []
+    alerts = item.get("alerts") or {}
+    if not isinstance(aliases, list) or not isinstance(alerts, dict):
+        raise _bad_watchlist(path, f"watch-list entity {item['name']!r}: `aliases` must be a list, `alerts` a mapping")
+    return WatchEntity(str(item["name"]), tuple(str(a) for a in aliases), alerts)
 
 
 def entity_words(entity: WatchEntity) -> frozenset[str]:

@@ -11,15 +11,24 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from exporters.queries import entity_overview, entity_series, entity_window, list_entities, top_entities
+from exporters.queries import (
+    TOP_MIN_VOLUME,
+    entity_overview,
+    entity_series,
+    entity_window,
+    find_entity,
+    list_entities,
+    top_entities,
+)
 from exporters.redis_store import AggregateStore
 from schemas.models import Alert
+from stream_app.pipeline.windows import parse_window
 
 Response = tuple[int, Any]
 
-# Reachable without the token: probes, and the live page's static files (they hold no data;
-# the page sends the token with each data request).
-OPEN_PATHS = ("/healthz", "/readyz", "/dashboard")
+# Reachable without the token: probes, the index, the API description and the live page's static
+# files (they hold no data; the page sends the token with each data request).
+OPEN_PATHS = ("/healthz", "/readyz", "/dashboard", "/", "/openapi.json")
 
 
 def authorized(token: str, path: str, headers: Mapping[str, str]) -> bool:
@@ -56,14 +65,31 @@ async def get_entities(store: AggregateStore, params: Mapping[str, str]) -> Resp
     return 200, {"entities": await list_entities(store)}
 
 
-async def get_entity(store: AggregateStore, name: str, params: Mapping[str, str]) -> Response:
+async def _resolve(store: AggregateStore, name: str, aliases: Mapping[str, str] | None) -> str | Response:
+    """The stored entity `name` means (case-insensitive, watch-list aliases), else a 404 with the closest names."""
+    found = await find_entity(store, name, aliases)
+    if found.entity is not None:
+        return found.entity
+    return 404, {"error": f"unknown entity {name!r}", "suggestions": found.suggestions}
+
+
+async def get_entity(
+    store: AggregateStore, name: str, params: Mapping[str, str], aliases: Mapping[str, str] | None = None
+) -> Response:
     try:
-        return 200, await entity_window(store, name, params.get("window", "5m"), params.get("source") or None)
+        window = params.get("window", "5m")
+        parse_window(window)
+        entity = await _resolve(store, name, aliases)
+        if not isinstance(entity, str):
+            return entity
+        return 200, await entity_window(store, entity, window, params.get("source") or None)
     except ValueError as exc:
         return _error(str(exc))
 
 
-async def get_series(store: AggregateStore, name: str, params: Mapping[str, str]) -> Response:
+async def get_series(
+    store: AggregateStore, name: str, params: Mapping[str, str], aliases: Mapping[str, str] | None = None
+) -> Response:
     try:
         since_raw = params.get("since")
         if since_raw is None:
@@ -72,7 +98,12 @@ async def get_series(store: AggregateStore, name: str, params: Mapping[str, str]
             since = float(since_raw)
         except ValueError:
             return _error("since must be epoch seconds")
-        return 200, await entity_series(store, name, params.get("window", "1m"), since, params.get("source") or None)
+        window = params.get("window", "1m")
+        parse_window(window)
+        entity = await _resolve(store, name, aliases)
+        if not isinstance(entity, str):
+            return entity
+        return 200, await entity_series(store, entity, window, since, params.get("source") or None)
     except ValueError as exc:
         return _error(str(exc))
 
@@ -84,7 +115,7 @@ async def get_overview(store: AggregateStore, names: Sequence[str], params: Mapp
         window = params.get("window", "5m")
         minutes = _int(params, "minutes", 60, 5, 24 * 60)
         if not names:
-            names = [row["entity"] for row in await top_entities(store, "volume", window, 8)]
+            names = [row["entity"] for row in await top_entities(store, "volume", window, 8, min_volume=1)]
         now = time.time()
         rows = [await entity_overview(store, name, window, minutes, now) for name in names]
         return 200, {"window": window, "minutes": minutes, "now": now, "entities": rows}
@@ -95,11 +126,19 @@ async def get_overview(store: AggregateStore, names: Sequence[str], params: Mapp
 async def get_top(store: AggregateStore, params: Mapping[str, str]) -> Response:
     try:
         limit = _int(params, "limit", 10, 1, 100)
-        min_volume = _int(params, "min_volume", 1, 0, 10**9)
-        rows = await top_entities(store, params.get("by", "volume"), params.get("window", "5m"), limit, min_volume)
-        return 200, {"by": params.get("by", "volume"), "window": params.get("window", "5m"), "entities": rows}
+        min_volume = _int(params, "min_volume", TOP_MIN_VOLUME, 0, 10**9)
+        by, window = params.get("by", "volume"), params.get("window", "5m")
+        rows = await top_entities(store, by, window, limit, min_volume)
+        note = f"entities with fewer than {min_volume} posts in the window are left out (min_volume)"
+        return 200, {"by": by, "window": window, "min_volume": min_volume, "note": note, "entities": rows}
     except ValueError as exc:
         return _error(str(exc))
+
+
+def get_index(version: str) -> Response:
+    """What `/` answers: the service, its version and where to go next."""
+    links = {"dashboard": "/dashboard", "openapi": "/openapi.json", "health": "/healthz", "ready": "/readyz"}
+    return 200, {"name": "sentiment-monitor", "version": version, "links": links}
 
 
 async def get_alerts(state: AlertReader | None, params: Mapping[str, str]) -> Response:

@@ -8,7 +8,7 @@ either `(status, JSON body)` or a finished aiohttp response (metrics text, stati
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web as aioweb
@@ -32,6 +32,9 @@ class Site:
     refresh_metrics: Callable[[], Awaitable[None]] | None = None
     # Reachability of the worker's dependencies ({"redis": True, "kafka": False}); /readyz needs all.
     dependencies: Callable[[], Mapping[str, bool]] = dict
+    # Folded watch-list names and aliases -> entity (`stream_app.pipeline.lookup.alias_table`).
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    token: bool = False  # the worker asks for a bearer token (SM_WEB_TOKEN); said in /openapi.json
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,11 @@ async def _entities(site: Site, query: Mapping[str, str]) -> Result:
 
 
 async def _entity(site: Site, query: Mapping[str, str], name: str) -> Result:
-    return await api.get_entity(site.store, name, query)
+    return await api.get_entity(site.store, name, query, site.aliases)
 
 
 async def _series(site: Site, query: Mapping[str, str], name: str) -> Result:
-    return await api.get_series(site.store, name, query)
+    return await api.get_series(site.store, name, query, site.aliases)
 
 
 async def _top(site: Site, query: Mapping[str, str]) -> Result:
@@ -88,6 +91,19 @@ async def _readyz(site: Site, query: Mapping[str, str]) -> Result:
     return (200 if ready else 503), {"ready": ready, "model": model, **dependencies}
 
 
+async def _index(site: Site, query: Mapping[str, str]) -> Result:
+    from stream_app.resources import version
+
+    return api.get_index(version())
+
+
+async def _openapi(site: Site, query: Mapping[str, str]) -> Result:
+    from stream_app.resources import version
+    from stream_app.web.openapi import build_spec
+
+    return 200, build_spec(ROUTES, version(), token=site.token)
+
+
 ROUTES: tuple[Route, ...] = (
     Route("/metrics", "metrics", _metrics),
     Route("/entities", "entities", _entities),
@@ -100,4 +116,6 @@ ROUTES: tuple[Route, ...] = (
     Route("/dashboard/{asset}", "dashboard_asset", _dashboard_asset),
     Route("/healthz", "healthz", _healthz),
     Route("/readyz", "readyz", _readyz),
+    Route("/", "index", _index),
+    Route("/openapi.json", "openapi", _openapi),
 )

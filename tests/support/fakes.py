@@ -62,3 +62,17 @@ class MemoryCountsSink:
 
     def late(self) -> int:
         return sum(state.late for state in self.applied.values())
+
+
+class MinuteStore:
+    """An AggregateStore read side over a dict: every minute of a key holds the same counts."""
+
+    def __init__(self, per_minute: dict[str, Counts]) -> None:
+        self.per_minute = per_minute
+
+    async def range_counts(self, key: str, first_minute: int, last_minute: int) -> dict[int, Counts]:
+        counts = self.per_minute.get(key)
+        return {m: counts for m in range(first_minute, last_minute + 60, 60)} if counts else {}
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        return sorted(k for k in self.per_minute if k.startswith(prefix))

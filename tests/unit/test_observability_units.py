@@ -26,21 +26,7 @@ from stream_app.pipeline.process import BatchProcessor, RawRecord
 from stream_app.pipeline.samples import PostSample
 from stream_app.settings import load_settings
 from stream_app.web.api import authorized, get_overview
-from tests.support.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
-
-
-class MinuteStore:
-    """An AggregateStore read side over a dict, with minutes relative to now."""
-
-    def __init__(self, per_minute: dict[str, Counts]) -> None:
-        self.per_minute = per_minute
-
-    async def range_counts(self, key: str, first_minute: int, last_minute: int) -> dict[int, Counts]:
-        counts = self.per_minute.get(key)
-        return {m: counts for m in range(first_minute, last_minute + 60, 60)} if counts else {}
-
-    async def keys(self, prefix: str = "") -> list[str]:
-        return sorted(k for k in self.per_minute if k.startswith(prefix))
+from tests.support.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink, MinuteStore
 
 
 class ActiveAlerts:
