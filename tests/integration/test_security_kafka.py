@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
@@ -81,7 +82,8 @@ def test_topics_worker_and_replay_work_over_sasl_ssl(sasl_kafka, sasl_env, tmp_p
     try:
         worker.wait_ready(180)
         feed = tmp_path / "posts.jsonl"
-        post = {"created_at": "2026-03-01T12:00:00Z", "platform": "x"}
+        now = datetime.now(UTC).replace(microsecond=0).isoformat()  # inside the event-time bounds
+        post = {"created_at": now, "platform": "x"}
         posts = [{**post, "id": f"p{i}", "text": f"I love this phone, day {i}"} for i in range(20)]
         feed.write_bytes(b"".join(orjson.dumps(p) + b"\n" for p in posts))
         replayed = _cli(sasl_env, "replay", str(feed), "--topic", sasl_env["SM_TOPIC_POSTS"])

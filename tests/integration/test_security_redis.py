@@ -72,8 +72,9 @@ def test_worker_queries_and_alerts_run_as_a_tls_acl_user(tls_redis, stack_env, w
     create_topics(settings)
     worker = worker_factory(**env)
     worker.wait_ready()
-    spike = SpikeScript(entity="Veltro Motors", start_minute=50, minutes=12, share=0.9)
-    records = list(generate_stream(minutes=60, per_minute=60, seed=11, spike=spike))
+    # The detector's baseline learns from minutes that left its 60-minute window: 100 minutes of history.
+    spike = SpikeScript(entity="Veltro Motors", start_minute=88, minutes=12, share=0.9)
+    records = list(generate_stream(minutes=100, per_minute=60, seed=11, spike=spike))
     produce(settings.kafka_bootstrap, settings.topic_posts, [orjson.dumps(r) for k, r in records if k == "post"])
     produce(settings.kafka_bootstrap, settings.topic_reviews, [orjson.dumps(r) for k, r in records if k == "review"])
 
