@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,14 +29,14 @@ from stream_app.alerting.notifiers import (
     default_retrying,
 )
 from stream_app.alerting.service import AlertService
-from stream_app.engine.onnx_classifier import OnnxClassifier
 from stream_app.engine.runner import InferenceRunner
+from stream_app.engine.swap import ModelSwapper, info_labels, load_classifier
 from stream_app.metrics import PipelineMetrics
 from stream_app.pipeline.entities import EntityExtractor, WatchList, entity_words
 from stream_app.pipeline.process import BatchProcessor, RawRecord
 from stream_app.pipeline.windows import EntityAdmission
 from stream_app.sentiment_collector import WatchListCollector
-from stream_app.settings import Settings
+from stream_app.settings import Settings, load_settings
 from stream_app.web_pages import static_file, token_guard
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class Wiring:
     alert_state: RedisAlertState | None = None
     fanout: Fanout | None = None
     watchlist: list[str] = field(default_factory=list)
+    swapper: ModelSwapper | None = None
 
 
 def alerting(
@@ -163,14 +165,7 @@ def alerting(
 
 def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics) -> Wiring:
     """The real thing: ONNX model behind the async runner, Redis store, Kafka publisher."""
-    classifier = OnnxClassifier(
-        settings.model_dir,
-        settings.provider,
-        settings.intra_op_threads,
-        settings.max_length,
-        spin=settings.ort_spin,
-        long_text=settings.long_text,
-    )
+    classifier = load_classifier(settings)  # SM_MODEL_DIR=null: is the bench-only null model
     runner = InferenceRunner(classifier, settings.inference_queue_depth, on_stage=metrics.stage_done)
     store = RedisAggregateStore(
         connect(settings.redis_url.get_secret_value()),
@@ -184,7 +179,7 @@ def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics)
     metrics.track_store(store)
     collector = WatchListCollector(watch.names())
     metrics.registry.register(collector)
-    metrics.model.info({k: str(v) for k, v in vars(classifier.info).items()})
+    metrics.model.info(info_labels(classifier.info, settings.model_dir))
     samples = RedisPostSamples(store.client, settings.redis_prefix, settings.redis_retention_s)
     processor = BatchProcessor(
         classifier=runner,
@@ -200,6 +195,13 @@ def default_wiring(settings: Settings, topics: Topics, metrics: PipelineMetrics)
         samples=samples if settings.alerts_enabled else None,
     )
     wiring = Wiring(processor=processor, start=runner.start, store=store, watchlist=sorted(watch.names()))
+    wiring.swapper = ModelSwapper(
+        runner,
+        lambda model_dir: load_classifier(settings, model_dir),
+        settings.model_dir,
+        metrics.registry,
+        on_active=lambda info, model_dir: metrics.model.info(info_labels(info, model_dir)),
+    )
     if settings.alerts_enabled:
         wiring.alerts, wiring.alert_state, wiring.fanout = alerting(
             settings, store, samples, watch, topics.alerts, metrics
@@ -247,6 +249,11 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     @app.task  # type: ignore[untyped-decorator]
     async def _start_inference() -> None:
         await wiring.start()
+        if wiring.swapper is not None:  # SIGHUP: swap to the model SM_MODEL_DIR names now
+            swapper = wiring.swapper
+            asyncio.get_running_loop().add_signal_handler(
+                signal.SIGHUP, lambda: swapper.reload(lambda: load_settings().model_dir)
+            )
         ready.set()
         config = settings.masked()
         log.info("worker ready; effective config: %s", config, extra={"config": config})
@@ -365,6 +372,16 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     @app.page("/dashboard/{asset}")
     async def _dashboard_asset(web: Any, request: Any, asset: str) -> Any:
         return static_file(asset)
+
+    @app.page("/admin/model")
+    class _AdminModel(faust.web.View):
+        """POST {"model_dir": ...}: swap the model live (bearer token checked by the guard)."""
+
+        async def post(self, request: Any) -> Any:
+            if wiring.swapper is None:
+                return self.json({"error": "this worker cannot swap models"}, status=404)
+            status, body = await wiring.swapper.admin_request(await request.read(), settings.web_token is not None)
+            return self.json(body, status=status)
 
     @app.page("/healthz")
     async def _healthz(web: Any, request: Any) -> Any:

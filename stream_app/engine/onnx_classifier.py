@@ -28,6 +28,7 @@ class ModelInfo:
     version: str
     provider: str
     precision: str
+    revision: str | None = None  # digest of the directory's files, set by `engine.swap.load_classifier`
 
 
 def choose_provider(requested: Provider, available: Sequence[str]) -> str:

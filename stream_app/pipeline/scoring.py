@@ -19,6 +19,7 @@ def to_scored(
     received_monotonic: Sequence[float],
     model_name: str,
     model_version: str,
+    model_revision: str | None = None,
 ) -> list[ScoredEvent]:
     now = datetime.now(UTC)
     done = time.monotonic()
@@ -37,6 +38,7 @@ def to_scored(
             score=s.score,
             model_name=model_name,
             model_version=model_version,
+            model_revision=model_revision,
             processed_at=now,
             entities=ents,
             processing_ms=max(0.0, (done - t) * 1000),
