@@ -10,6 +10,9 @@
    (worker plus Redis server), paired run by run: the aggregation's overhead as a share.
 
     python bench/spine_bench.py --records 3000 --repeats 3
+    python bench/spine_bench.py --null-model --records 20000 --json bench/results/null_spine.json
+
+`--null-model` measures the framework's ceiling instead (bench/null_spine.py).
 
 Medians over the repeats; each repeat runs the engine and both configurations back to back,
 and every ratio is the median of the per-repeat ratios.
@@ -290,8 +293,18 @@ def main() -> None:
     parser.add_argument("--latency-loads", default="0.25,0.5", help="Shares of the measured capacity")
     parser.add_argument("--steady-repeats", type=int, default=3, help="Paired steady-state CPU runs (0: none)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--null-model", action="store_true", help="The framework's ceiling (bench/null_spine.py)")
+    parser.add_argument("--json", type=Path, default=None, help="--null-model: where its JSON goes")
+    parser.add_argument("--no-engine-pair", dest="engine_pair", action="store_false", help="--null-model: skip")
+    parser.add_argument("--workdir", default=None, help="--null-model: keep worker logs here")
     args = parser.parse_args()
     console = Console()
+    if args.null_model:
+        sys.path.insert(0, str(REPO))
+        from bench.null_spine import run
+
+        run(args, console)
+        return
     settings = load_settings()
     result: dict[str, Any] = {
         "records": args.records,
