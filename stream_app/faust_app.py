@@ -10,6 +10,7 @@ import asyncio
 import logging
 import signal
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -284,8 +285,8 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
             batch = [
                 RawRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value, now) for e in events
             ]
-            for record in batch:
-                metrics.messages_in.labels(topic=record.topic).inc()
+            for topic, count in Counter(record.topic for record in batch).items():  # one inc per topic
+                metrics.messages_in.labels(topic=topic).inc(count)
             prepared = await wiring.processor.prepare(batch)
             if previous is not None:
                 await previous  # commits stay in batch order; re-raises a failed commit here
