@@ -137,7 +137,7 @@ def engine_cpu(settings: Settings, texts: list[str], batch: int) -> dict[str, fl
     for i in range(0, len(texts), batch):
         classifier.classify(texts[i : i + batch])
     cpu, wall = time.process_time() - cpu, time.monotonic() - wall
-    return {"texts_per_s": len(texts) / wall, "cpu_ms_per_text": 1000 * cpu / len(texts)}
+    return {"texts_per_s": len(texts) / wall, "cpu_ms_per_text": 1000 * cpu / len(texts), "info": vars(classifier.info)}
 
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
@@ -174,6 +174,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 "real_worker_cpu_ms_per_msg": real["cpu_ms_per_msg"],
                 "engine_texts_per_s": engine["texts_per_s"],
                 "engine_cpu_ms_per_text": engine["cpu_ms_per_text"],
+                "engine": engine["info"],
                 "worker_to_engine_cpu_ratio": real["cpu_ms_per_msg"] / engine["cpu_ms_per_text"],
             }
             console.print(result["paired_cpu"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from stream_app.engine import Classifier
@@ -101,3 +102,22 @@ async def test_swap_lands_between_batches_and_each_batch_names_its_model():
         assert (len(r2), i2.version) == (2, "2")
     finally:
         await runner.stop()
+
+
+def test_io_binding_path_matches_a_plain_run(model_dir):
+    """`_run_bound` (the CUDA path) on the CPU provider: same logits as `session.run`, per slice."""
+    exact = OnnxClassifier(model_dir, provider="cpu", intra_op_threads=1, precision="fp32")
+    for piece in exact.tokenize(["short", "a somewhat longer text about a product " * 3, "ok"]):
+        feeds = {
+            k: v
+            for k, v in {
+                "input_ids": piece.input_ids,
+                "attention_mask": piece.attention_mask,
+                "token_type_ids": piece.token_type_ids,
+            }.items()
+            if k in exact._input_names
+        }
+        bound = exact._run_bound(feeds, device="cpu")
+        plain = exact._session.run(["logits"], feeds)[0]
+        assert bound.dtype == np.float32 and bound.shape == plain.shape
+        assert np.allclose(bound, plain, atol=1e-5)
