@@ -62,9 +62,9 @@ def wait_volume(client: redis.Redis, prefix: str, target: int, timeout: float) -
     return seen
 
 
-def feed(n: int, seed: int) -> list[dict[str, Any]]:
+def feed(n: int, seed: int, per_minute: int = 600) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    records = [r for kind, r in generate_stream(n // 600 + 1, 600, seed, start=now) if kind == "post"]
+    records = [r for kind, r in generate_stream(n // per_minute + 1, per_minute, seed, start=now) if kind == "post"]
     return records[:n]
 
 
@@ -181,6 +181,7 @@ def latency_run(
     extra_env: dict[str, str],
     workdir: Path,
     console: Console,
+    per_minute: int = 600,
 ) -> dict[str, float]:
     """Steady production below capacity; the k-th record's latency is when Redis first counts k records
     minus when record k was produced."""
@@ -200,7 +201,7 @@ def latency_run(
             producer.send(live.topic_posts, value=orjson.dumps(record))
         producer.flush()
         wait_volume(client, tag, len(warm), timeout=180)
-        steady = feed(int(rate * seconds), seed=2)
+        steady = feed(int(rate * seconds), seed=2, per_minute=per_minute)
         ops_before = client.info("stats")["total_commands_processed"]
         cpu_before = process_cpu_s(worker.pid), redis_cpu_s(client)
         produced_at: list[float] = []
