@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -251,10 +250,7 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     async def _start_inference() -> None:
         await wiring.start()
         if wiring.swapper is not None:  # SIGHUP: swap to the model SM_MODEL_DIR names now
-            swapper = wiring.swapper
-            asyncio.get_running_loop().add_signal_handler(
-                signal.SIGHUP, lambda: swapper.reload(lambda: load_settings().model_dir)
-            )
+            wiring.swapper.on_sighup(lambda: load_settings().model_dir)
         ready.set()
         config = settings.masked()
         log.info("worker ready; effective config: %s", config, extra={"config": config})

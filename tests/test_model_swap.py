@@ -3,8 +3,11 @@ the model its batch started on), and the swapper's refusals and failures in isol
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
+import signal
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -120,5 +123,15 @@ async def test_swapper_refuses_without_token_bad_bodies_and_keeps_the_old_model_
         assert task is not None
         await task
         assert runner.classifier.info.version == "newer"
+        swapper.on_sighup(lambda: Path("via-signal"))  # the worker's real trigger
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)
+            for _ in range(250):
+                if runner.classifier.info.version == "via-signal":
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        assert runner.classifier.info.version == "via-signal"
     finally:
         await runner.stop()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -123,13 +124,12 @@ class ModelSwapper:
             self.last_swap.set(time.time())
             self._on_active(new.info, model_dir)
             log.info(
-                "model swapped: %s v%s (%s) -> %s v%s (%s) from %s in %.1fs",
+                "model swapped: %s v%s (%s) -> %s v%s (%s), loaded and warmed in %.1fs",
                 old.info.name,
                 old.info.version,
                 previous,
                 new.info.name,
                 new.info.version,
-                model_dir,
                 model_dir,
                 time.monotonic() - started,
             )
@@ -176,6 +176,10 @@ class ModelSwapper:
         task = asyncio.get_running_loop().create_task(self.swap(wanted))
         task.add_done_callback(_swallow)  # failures are already logged and counted
         return task
+
+    def on_sighup(self, read_model_dir: Callable[[], Path]) -> None:
+        """Install `reload` as the running loop's SIGHUP handler."""
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, lambda: self.reload(read_model_dir))
 
 
 def _swallow(task: asyncio.Task[Any]) -> None:
