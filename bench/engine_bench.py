@@ -98,6 +98,7 @@ def run_bench(
     batch_sizes: Sequence[int],
     providers: Sequence[str],
     console: Console,
+    torch: bool = True,
 ) -> dict[str, Any]:
     from stream_app.engine.onnx_classifier import OnnxClassifier
 
@@ -117,23 +118,30 @@ def run_bench(
             console.print("no CUDA provider here: skipping the GPU rows")
             continue
         engines[f"onnx-{classifier.provider}-{classifier.precision}"] = classifier.classify
-    engines["pytorch-pipeline-fp32"] = torch_pipeline(checkpoint, threads)
+    if torch:
+        engines["pytorch-pipeline-fp32"] = torch_pipeline(checkpoint, threads)
     with Progress(console=console) as progress:
         for batch in batch_sizes:
             for name, row in time_interleaved(engines, texts, batch, runs, progress).items():
                 results["engines"].setdefault(name, {})[str(batch)] = row
-    baseline = results["engines"]["pytorch-pipeline-fp32"]
-    results["speedup_vs_pytorch"] = {
-        name: {
-            b: statistics.median(
-                mine / theirs
-                for mine, theirs in zip(rows[b]["per_run_texts_per_s"], baseline[b]["per_run_texts_per_s"], strict=True)
-            )
-            for b in rows
+    baseline = results["engines"].get("pytorch-pipeline-fp32")
+    results["speedup_vs_pytorch"] = (
+        {}
+        if baseline is None
+        else {
+            name: {
+                b: statistics.median(
+                    mine / theirs
+                    for mine, theirs in zip(
+                        rows[b]["per_run_texts_per_s"], baseline[b]["per_run_texts_per_s"], strict=True
+                    )
+                )
+                for b in rows
+            }
+            for name, rows in results["engines"].items()
+            if name != "pytorch-pipeline-fp32"
         }
-        for name, rows in results["engines"].items()
-        if name != "pytorch-pipeline-fp32"
-    }
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "engine_bench.json").write_text(json.dumps(results, indent=2))
     (out / "engine_bench.md").write_text(render_markdown(results))
@@ -190,6 +198,7 @@ def main() -> None:
     parser.add_argument("--texts", type=int, default=512)
     parser.add_argument("--batch-sizes", default=",".join(map(str, BATCH_SIZES)))
     parser.add_argument("--providers", default="cpu,cuda")
+    parser.add_argument("--no-torch", dest="torch", action="store_false", help="Skip the PyTorch pipeline")
     args = parser.parse_args()
     run_bench(
         args.model,
@@ -200,6 +209,7 @@ def main() -> None:
         [int(b) for b in args.batch_sizes.split(",")],
         args.providers.split(","),
         Console(),
+        args.torch,
     )
 
 

@@ -10,6 +10,9 @@
    (worker plus Redis server), paired run by run: the aggregation's overhead as a share.
 
     python bench/spine_bench.py --records 3000 --repeats 3
+    python bench/spine_bench.py --null-model --records 20000 --json bench/results/null_spine.json
+
+`--null-model` measures the framework's ceiling instead (bench/null_spine.py).
 
 Medians over the repeats; each repeat runs the engine and both configurations back to back,
 and every ratio is the median of the per-repeat ratios.
@@ -60,9 +63,9 @@ def wait_volume(client: redis.Redis, prefix: str, target: int, timeout: float) -
     return seen
 
 
-def feed(n: int, seed: int) -> list[dict[str, Any]]:
+def feed(n: int, seed: int, per_minute: int = 600) -> list[dict[str, Any]]:
     now = datetime.now(UTC)
-    records = [r for kind, r in generate_stream(n // 600 + 1, 600, seed, start=now) if kind == "post"]
+    records = [r for kind, r in generate_stream(n // per_minute + 1, per_minute, seed, start=now) if kind == "post"]
     return records[:n]
 
 
@@ -179,6 +182,7 @@ def latency_run(
     extra_env: dict[str, str],
     workdir: Path,
     console: Console,
+    per_minute: int = 600,
 ) -> dict[str, float]:
     """Steady production below capacity; the k-th record's latency is when Redis first counts k records
     minus when record k was produced."""
@@ -198,7 +202,7 @@ def latency_run(
             producer.send(live.topic_posts, value=orjson.dumps(record))
         producer.flush()
         wait_volume(client, tag, len(warm), timeout=180)
-        steady = feed(int(rate * seconds), seed=2)
+        steady = feed(int(rate * seconds), seed=2, per_minute=per_minute)
         ops_before = client.info("stats")["total_commands_processed"]
         cpu_before = process_cpu_s(worker.pid), redis_cpu_s(client)
         produced_at: list[float] = []
@@ -291,8 +295,18 @@ def main() -> None:
     parser.add_argument("--latency-loads", default="0.25,0.5", help="Shares of the measured capacity")
     parser.add_argument("--steady-repeats", type=int, default=3, help="Paired steady-state CPU runs (0: none)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--null-model", action="store_true", help="The framework's ceiling (bench/null_spine.py)")
+    parser.add_argument("--json", type=Path, default=None, help="--null-model: where its JSON goes")
+    parser.add_argument("--no-engine-pair", dest="engine_pair", action="store_false", help="--null-model: skip")
+    parser.add_argument("--workdir", default=None, help="--null-model: keep worker logs here")
     args = parser.parse_args()
     console = Console()
+    if args.null_model:
+        sys.path.insert(0, str(REPO))
+        from bench.null_spine import run
+
+        run(args, console)
+        return
     settings = load_settings()
     result: dict[str, Any] = {
         "records": args.records,

@@ -100,13 +100,14 @@ class RedisAggregateStore:
                     current = await self._read_partials(deltas)
                     tx.multi()  # type: ignore[no-untyped-call]
                     fresh = 0
+                    newest: dict[str, int] = {}  # one ZADD GT for the batch: the same index, fewer commands
                     for (topic, partition), delta in deltas.items():
                         field = partition_field(topic, partition)
                         for (key, minute), added in delta.buckets.items():
                             bucket = self.bucket_key(key, minute)
                             tx.hset(bucket, field, current[(bucket, field)].merge(added).encode())
                             tx.expire(bucket, self.retention_s)
-                            tx.zadd(self.names.index(), {key: minute}, gt=True)
+                            newest[key] = max(minute, newest.get(key, minute))
                         state = delta.state
                         fresh += delta.records
                         tx.hset(
@@ -118,6 +119,8 @@ class RedisAggregateStore:
                                 "updated": repr(time.time()),  # wall clock: tells idle partitions apart
                             },
                         )
+                    if newest:
+                        tx.zadd(self.names.index(), newest, gt=True)
                     await tx.execute()
                     self.late_applied += sum(
                         d.state.late - applied.get(tp, PartitionState()).late for tp, d in deltas.items()

@@ -77,6 +77,9 @@ class ScoredEvent(_Contract):
     entities: list[str] = Field(default_factory=list)
     model_name: str
     model_version: str
+    model_revision: str | None = Field(
+        None, description="Digest of the model directory's files (weights, labels, calibration) that scored it"
+    )
     processed_at: datetime
     processing_ms: float = Field(ge=0, description="Time from receipt to scoring, in ms")
 

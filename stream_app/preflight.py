@@ -7,6 +7,7 @@ import asyncio
 import json
 from pathlib import Path
 
+from stream_app.engine.null import is_null_model
 from stream_app.errors import DependencyUnavailable, ModelError
 from stream_app.pipeline.entities import WatchList
 from stream_app.settings import Settings
@@ -43,7 +44,7 @@ def load_watchlist(settings: Settings) -> WatchList:
 def validate_local(settings: Settings, model: bool = True) -> None:
     """Everything checkable without the network: the watch-list first (cheap), then the model directory."""
     load_watchlist(settings)
-    if model:
+    if model and not is_null_model(settings.model_dir):  # `null:` is the bench-only null model
         check_model_dir(settings.model_dir)
 
 

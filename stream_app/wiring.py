@@ -17,8 +17,8 @@ from exporters.notifiers import AlertmanagerNotifier, Fanout, Notifier, WebhookN
 from exporters.prometheus import PipelineMetrics
 from exporters.redis_store import RedisAggregateStore, connect
 from stream_app.alerting.service import AlertPublisher, AlertService
-from stream_app.engine.onnx_classifier import OnnxClassifier
 from stream_app.engine.runner import InferenceRunner
+from stream_app.engine.swap import ModelSwapper, info_labels, load_classifier
 from stream_app.ingest.resilience import RetryingSink
 from stream_app.pipeline.entities import EntityExtractor, WatchList, entity_words
 from stream_app.pipeline.lookup import alias_table
@@ -79,6 +79,7 @@ class Wiring:
     watchlist: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)  # folded alias -> entity, for lookups
     connections: list[Closable] = field(default_factory=list)
+    swapper: ModelSwapper | None = None
 
     async def start(self) -> None:
         if self.runner is not None:
@@ -156,14 +157,7 @@ def redis_store(settings: Settings) -> RedisAggregateStore:
 def default_wiring(settings: Settings, outputs: Outputs, metrics: PipelineMetrics) -> Wiring:
     """The real thing: ONNX model behind the async runner, Redis store, Kafka publishers."""
     watch = WatchList.load(settings.watchlist) if settings.watchlist else WatchList([])  # fails before the model loads
-    classifier = OnnxClassifier(
-        settings.model_dir,
-        settings.provider,
-        settings.intra_op_threads,
-        settings.max_length,
-        spin=settings.ort_spin,
-        long_text=settings.long_text,
-    )
+    classifier = load_classifier(settings)  # SM_MODEL_DIR=null: is the bench-only null model
     runner = InferenceRunner(classifier, settings.inference_queue_depth, on_stage=metrics.stage_done)
     store = redis_store(settings)
     admission = EntityAdmission(watch.names(), settings.max_dynamic_entities, settings.entity_min_mentions)
@@ -171,7 +165,7 @@ def default_wiring(settings: Settings, outputs: Outputs, metrics: PipelineMetric
     metrics.track_store(store)
     collector = WatchListCollector(watch.names())
     metrics.registry.register(collector)
-    metrics.model.info({k: str(v) for k, v in vars(classifier.info).items()})
+    metrics.model.info(info_labels(classifier.info, settings.model_dir))
     samples = RedisPostSamples(store.client, settings.redis_prefix, settings.redis_retention_s)
     processor = BatchProcessor(
         classifier=runner,
@@ -203,4 +197,11 @@ def default_wiring(settings: Settings, outputs: Outputs, metrics: PipelineMetric
             settings, store, samples, watch, outputs.alerts, metrics
         )
     wiring.refresh_metrics = lambda: collector.refresh(store, wiring.alert_state)
+    wiring.swapper = ModelSwapper(
+        runner,
+        lambda model_dir: load_classifier(settings, model_dir),
+        settings.model_dir,
+        metrics.registry,
+        on_active=lambda info, model_dir: metrics.model.info(info_labels(info, model_dir)),
+    )
     return wiring

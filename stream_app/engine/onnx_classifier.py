@@ -28,6 +28,7 @@ class ModelInfo:
     version: str
     provider: str
     precision: str
+    revision: str | None = None  # digest of the directory's files, set by `engine.swap.load_classifier`
 
 
 def choose_provider(requested: Provider, available: Sequence[str]) -> str:
@@ -104,12 +105,13 @@ class OnnxClassifier:
             return self._run_bound(feeds)
         return np.asarray(self._session.run(["logits"], feeds)[0], dtype=np.float32)
 
-    def _run_bound(self, feeds: dict[str, Any]) -> npt.NDArray[np.float32]:
-        """I/O binding copies inputs to the GPU once and keeps the output buffer on device."""
+    def _run_bound(self, feeds: dict[str, Any], device: str = "cuda") -> npt.NDArray[np.float32]:
+        """I/O binding copies inputs to the GPU once and keeps the output buffer on device.
+        (`device="cpu"` runs the same code on the CPU provider, for tests.)"""
         binding = self._session.io_binding()
         for name, array in feeds.items():
-            binding.bind_cpu_input(name, array)
-        binding.bind_output("logits", "cuda")
+            binding.bind_cpu_input(name, np.ascontiguousarray(array))
+        binding.bind_output("logits", device)
         self._session.run_with_iobinding(binding)
         return np.asarray(binding.copy_outputs_to_cpu()[0], dtype=np.float32)
 

@@ -3,6 +3,9 @@
 Stage 1 tokenizes in a worker thread; stage 2 runs the forward pass and post-processing
 in another. Both queues are bounded, so when the model falls behind, `classify_batch`
 callers wait at `put()`: the stream feels backpressure instead of growing memory.
+
+`swap` replaces the classifier between jobs: a job takes the classifier when its tokenizing
+starts and keeps it through its forward pass, so each batch is scored by one model, whole.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from stream_app.engine.types import AnyStagedClassifier, Sentiment
+from stream_app.engine.onnx_classifier import ModelInfo
+from stream_app.engine.staged import StagedClassifier
+from stream_app.engine.types import Sentiment
 
 _STOP = object()
 
@@ -23,7 +28,7 @@ class InferenceRunner:
 
     def __init__(
         self,
-        classifier: AnyStagedClassifier,
+        classifier: StagedClassifier,
         queue_depth: int = 4,
         on_stage: Callable[[str, float], None] | None = None,
     ) -> None:
@@ -47,10 +52,20 @@ class InferenceRunner:
         self._tokenize_pool.shutdown(wait=True)
         self._forward_pool.shutdown(wait=True)
 
+    def swap(self, classifier: StagedClassifier) -> StagedClassifier:
+        """Jobs not yet tokenizing use `classifier`; jobs in flight finish on the old one,
+        which is returned. One assignment on the event loop: atomic for the stages."""
+        old, self.classifier = self.classifier, classifier
+        return old
+
     async def classify_batch(self, texts: Sequence[str]) -> list[Sentiment]:
+        return (await self.classify_versioned(texts))[0]
+
+    async def classify_versioned(self, texts: Sequence[str]) -> tuple[list[Sentiment], ModelInfo]:
+        """The results and the identity of the model that produced them (see `swap`)."""
         if not texts:
-            return []
-        future: asyncio.Future[list[Sentiment]] = asyncio.get_running_loop().create_future()
+            return [], self.classifier.info
+        future: asyncio.Future[tuple[list[Sentiment], ModelInfo]] = asyncio.get_running_loop().create_future()
         await self._incoming.put((list(texts), future))
         return await future
 
@@ -62,14 +77,15 @@ class InferenceRunner:
                 await self._tokenized.put(_STOP)
                 return
             texts, future = job
+            classifier = self.classifier  # this job's model, from tokenizing to post-processing
             try:
                 started = time.monotonic()
-                slices = await loop.run_in_executor(self._tokenize_pool, self.classifier.tokenize, texts)
+                slices = await loop.run_in_executor(self._tokenize_pool, classifier.tokenize, texts)
                 self._on_stage("tokenize", time.monotonic() - started)
             except Exception as exc:  # a tokenizer bug must fail the caller, not the stage
                 future.set_exception(exc)
                 continue
-            await self._tokenized.put((len(texts), slices, future))
+            await self._tokenized.put((len(texts), slices, future, classifier))
 
     async def _forward_stage(self) -> None:
         loop = asyncio.get_running_loop()
@@ -77,16 +93,17 @@ class InferenceRunner:
             job = await self._tokenized.get()
             if job is _STOP:
                 return
-            count, slices, future = job
+            count, slices, future, classifier = job
             try:
                 started = time.monotonic()
-                result = await loop.run_in_executor(self._forward_pool, self._forward, count, slices)
+                result = await loop.run_in_executor(self._forward_pool, _forward, classifier, count, slices)
                 self._on_stage("forward", time.monotonic() - started)
             except Exception as exc:
                 future.set_exception(exc)
                 continue
             if not future.done():
-                future.set_result(result)
+                future.set_result((result, classifier.info))
 
-    def _forward(self, count: int, slices: Any) -> list[Sentiment]:
-        return self.classifier.postprocess(count, self.classifier.forward(slices))
+
+def _forward(classifier: StagedClassifier, count: int, slices: Any) -> list[Sentiment]:
+    return classifier.postprocess(count, classifier.forward(slices))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")  # the model's output order; the one list
 
@@ -34,20 +34,6 @@ class Classifier(Protocol):
     """Scores texts synchronously; results come back in input order, one per text."""
 
     def classify(self, texts: Sequence[str]) -> list[Sentiment]: ...
-
-
-class StagedClassifier(Protocol[Encoded, Outputs]):
-    """A classifier split into stages, so `InferenceRunner` can tokenize one batch while the
-    previous one runs forward: `postprocess(n, forward(tokenize(texts)))` is `classify(texts)`."""
-
-    def tokenize(self, texts: Sequence[str], /) -> Encoded: ...
-
-    def forward(self, encoded: Encoded, /) -> Outputs: ...
-
-    def postprocess(self, count: int, outputs: Outputs, /) -> list[Sentiment]: ...
-
-
-AnyStagedClassifier = StagedClassifier[Any, Any]
 
 
 class AsyncClassifier(Protocol):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import faust
@@ -20,7 +21,7 @@ from stream_app.ingest.kafka_config import KafkaClientConfig
 from stream_app.ingest.publishers import FaustAlertPublisher, FaustPublisher
 from stream_app.ingest.resilience import RetryingPublisher, arm_exit_watchdog, exit_worker
 from stream_app.pipeline.process import RawRecord
-from stream_app.settings import Settings
+from stream_app.settings import Settings, load_settings
 from stream_app.web import security as web_security
 from stream_app.web.pages import token_guard
 from stream_app.web.routes import ROUTES, Route, Site
@@ -104,6 +105,7 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     )
     for route in ROUTES:
         _add_route(app, route, site)
+    _add_admin_model(app, settings, wiring)
     app.sm_ready = ready  # type: ignore[attr-defined]
     return app
 
@@ -112,6 +114,8 @@ def _add_lifecycle(app: faust.App, settings: Settings, wiring: Wiring, ready: as
     @app.task  # type: ignore[untyped-decorator]
     async def _start_wiring() -> None:
         await wiring.start()
+        if wiring.swapper is not None:  # SIGHUP: swap to the model SM_MODEL_DIR names now
+            wiring.swapper.on_sighup(lambda: load_settings().model_dir)
         ready.set()
         config = settings.masked()
         log.info("worker ready; effective config: %s", config, extra={"config": config})
@@ -150,8 +154,8 @@ def _add_agent(
             batch = [
                 RawRecord(e.message.topic, e.message.partition, e.message.offset, e.message.value, now) for e in events
             ]
-            for record in batch:
-                metrics.messages_in.labels(topic=record.topic).inc()
+            for topic, count in Counter(record.topic for record in batch).items():  # one inc per topic
+                metrics.messages_in.labels(topic=topic).inc(count)
             prepared = await wiring.processor.prepare(batch)
             if previous is not None:
                 await previous  # commits stay in batch order; re-raises a failed commit here
@@ -219,6 +223,19 @@ def _add_lag_timer(app: faust.App, settings: Settings, metrics: PipelineMetrics,
         metrics.consumer_lag.clear()  # partitions that moved away drop out
         for (topic, partition), lag in lags.items():
             metrics.consumer_lag.labels(topic=topic, partition=partition).set(lag)
+
+
+def _add_admin_model(app: faust.App, settings: Settings, wiring: Wiring) -> None:
+    """POST /admin/model {"model_dir": ...}: swap the model live (the bearer-token guard covers it;
+    without SM_WEB_TOKEN the swapper refuses with 403)."""
+
+    @app.page("/admin/model")
+    class _AdminModel(faust.web.View):
+        async def post(self, request: Any) -> Any:
+            if wiring.swapper is None:
+                return self.json({"error": "this worker cannot swap models"}, status=404)
+            status, body = await wiring.swapper.admin_request(await request.read(), settings.web_token is not None)
+            return self.json(body, status=status)
 
 
 def _add_route(app: faust.App, route: Route, site: Site) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from schemas.models import DeadLetter, NormalizedEvent, ScoredEvent
-from stream_app.engine.types import AsyncClassifier
+from stream_app.engine.types import AsyncClassifier, Sentiment
 from stream_app.errors import InvalidRecord
 from stream_app.pipeline.counts import CountedRecord
 from stream_app.pipeline.entities import EntityExtractor
@@ -82,6 +82,13 @@ class _NoObserver:
 
     def aggregates_failed(self) -> None:
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredBy:
+    name: str
+    version: str
+    revision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -164,17 +171,27 @@ class BatchProcessor:
         fresh = [r for r in batch if r.offset > applied.get((r.topic, r.partition), -1)]
         valid, dead = self.split(fresh)
         events = [event for _, event in valid]
-        sentiments = await self.classifier.classify_batch([e.text for e in events])
+        sentiments, model = await self._score([e.text for e in events])
         entities = [self.extractor.extract(e.text, e.product, e.brand) for e in events]
         scored = to_scored(
             events,
             sentiments,
             entities,
             [raw.received_monotonic for raw, _ in valid],
-            self.model_name,
-            self.model_version,
+            model.name,
+            model.version,
+            model_revision=model.revision,
         )
         return Prepared(len(batch), events, scored, dead, started)
+
+    async def _score(self, texts: list[str]) -> tuple[list[Sentiment], ScoredBy]:
+        """Sentiments and the model that produced them: the runner's, batch by batch, when it
+        can swap models live (`InferenceRunner.classify_versioned`); else this processor's."""
+        versioned = getattr(self.classifier, "classify_versioned", None)
+        if versioned is None:
+            return await self.classifier.classify_batch(texts), ScoredBy(self.model_name, self.model_version)
+        sentiments, info = await versioned(texts)
+        return sentiments, ScoredBy(info.name, info.version, info.revision)
 
     async def commit(self, prepared: Prepared) -> list[ScoredEvent]:
         """Publish and wait for the broker, then write the aggregates. Commits must run in

@@ -19,11 +19,14 @@ def to_scored(
     received_monotonic: Sequence[float],
     model_name: str,
     model_version: str,
+    model_revision: str | None = None,
 ) -> list[ScoredEvent]:
     now = datetime.now(UTC)
     done = time.monotonic()
+    # Built without re-validation (`model_construct`): every field comes from a validated
+    # `NormalizedEvent` or a `Sentiment`, and validating each record again was a hot spot.
     return [
-        ScoredEvent(
+        ScoredEvent.model_construct(
             id=e.id,
             source=e.source,
             platform=e.platform,
@@ -32,11 +35,12 @@ def to_scored(
             author=e.author,
             product=e.product,
             brand=e.brand,
-            label=s.label,
-            probabilities=s.probabilities,
+            label=s.label,  # type: ignore[arg-type]  # a LABELS member
+            probabilities=s.probabilities,  # type: ignore[arg-type]  # keys are LABELS
             score=s.score,
             model_name=model_name,
             model_version=model_version,
+            model_revision=model_revision,
             processed_at=now,
             entities=ents,
             processing_ms=max(0.0, (done - t) * 1000),

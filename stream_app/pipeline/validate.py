@@ -67,7 +67,8 @@ def parse_record(
     created = fields["created_at"]
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
-    return NormalizedEvent(
+    # Fields already validated by the input contract: no second validation per record.
+    return NormalizedEvent.model_construct(
         id=fields["id"],
         source=kind,
         platform=fields["platform"],

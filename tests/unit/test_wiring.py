@@ -19,7 +19,7 @@ from tests.support.fakes import KeywordClassifier, ListPublisher
 
 
 class StagedKeywordClassifier:
-    """A `StagedClassifier` that stands in for `OnnxClassifier` in `default_wiring`."""
+    """A `StagedClassifier` that stands in for `load_classifier` in `default_wiring`."""
 
     info = ModelInfo("fake", "0", "cpu", "fp32")
 
@@ -77,7 +77,7 @@ async def test_stop_closes_runner_fanout_and_connections_even_when_one_fails() -
 
 
 async def test_default_wiring_stop_closes_what_start_opened(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(wiring_module, "OnnxClassifier", StagedKeywordClassifier)
+    monkeypatch.setattr(wiring_module, "load_classifier", StagedKeywordClassifier)
     settings = load_settings(data_dir=tmp_path, alertmanager_url="http://127.0.0.1:9")
     wiring = default_wiring(settings, Outputs(ListPublisher(), NoAlerts()), PipelineMetrics(CollectorRegistry()))
     assert wiring.runner is not None and wiring.fanout is not None and wiring.store is not None
