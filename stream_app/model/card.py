@@ -103,6 +103,22 @@ def write_card(model: Path, evaluation_json: Path | None = None) -> Path:
     )
     dev_rows = ", ".join(f"`{Path(p).name}`" for p in config.get("dev_files", []))
     calibration = _calibration_section(model)
+    total_steps = summary.get("total_steps") or summary["best"].get("of", "?")
+    two_stage = not str(config.get("base", "")).endswith("all-MiniLM-L6-v2")
+    stages = (
+        "Two stages. Stage 1 from the base model with the `full` profile (the mix above is stage 2's; "
+        "stage 1's is `FULL` in `scripts/train_default.py`, its log `docs/training/stage1_train_log.jsonl`). "
+        "Stage 2 continues from the stage-1 checkpoint with the `stage2` profile, which re-weights the "
+        "brand-monitoring, finance and review domains that stage 1's tweet-heavy mix diluted. Stage 2: "
+        if two_stage
+        else "One stage from the base model. "
+    )
+    stage2_cmd = (
+        ", then `... --profile stage2 --init build/train/checkpoint --out build/train2 --threads 1`"
+        if two_stage
+        else ""
+    )
+    checkpoint = "build/train2/checkpoint" if two_stage else "build/train/checkpoint"
     metric_rows = "\n".join(
         f"| `{stem}` | {m['n']} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} "
         f"| {m['per_class']['negative']['recall']:.4f} | {_kind(m)} |"
@@ -156,16 +172,15 @@ and free-label sets; tweet texts remain under Twitter's terms).
 
 ## Training settings
 
-One stage from the base model: seed {config["seed"]}, {config["epochs"]} epoch over
+{stages}Seed {config["seed"]}, {config["epochs"]} epoch over
 {summary["train_examples"]} examples, batch {config["batch_size"]},
 AdamW lr {config["learning_rate"]} (weight decay 0.01),
 linear warm-up {config["warmup_fraction"]:.0%} then linear decay, max length {config["max_length"]} tokens,
-length-bucketed batches, CPU (one torch thread on a shared 2-core host; the log is
-`docs/training/train_log.jsonl`). Time cap {config.get("max_minutes")} min.
-Class weights (negative, neutral, positive): {summary.get("class_weights")}.
-Best checkpoint by mean dev macro-F1 at step {summary["best"]["step"]}.
-Reproduce: `PYTHONPATH=. python scripts/train_default.py --out build/train --threads 1`, then
-`sentiment-monitor model export --checkpoint build/train/checkpoint --out build/export --keep fp16`,
+length-bucketed batches, CPU (one torch thread on a shared 2-core host; logs in `docs/training/`).
+Time cap {config.get("max_minutes")} min. Class weights (negative, neutral, positive): {summary.get("class_weights")}.
+Best checkpoint by mean dev macro-F1 at step {summary["best"]["step"]} of {total_steps}.
+Reproduce: `PYTHONPATH=. python scripts/train_default.py --out build/train --threads 1`{stage2_cmd}, then
+`sentiment-monitor model export --checkpoint {checkpoint} --out build/export --keep fp16`,
 then `scripts/calibrate_default build/export`.
 
 {calibration}

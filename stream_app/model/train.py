@@ -205,7 +205,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
                     handle.write(json.dumps(entry) + "\n")
                 progress.console.print(entry)
                 if mean > best["score"]:
-                    best = {"score": mean, "step": step, "dev_macro_f1": dev}
+                    best = {"score": mean, "step": step, "of": total_steps, "dev_macro_f1": dev}
                     model.save_pretrained(config.out / "checkpoint")
                     tokenizer.save_pretrained(config.out / "checkpoint")
             if out_of_time:
@@ -215,6 +215,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
     settings["dev_files"] = [str(p) for p in config.dev_files]
     summary = {
         "best": best,
+        "total_steps": total_steps,
         "train_examples": len(train_set),
         "config": settings,
         "base_resolved": base,
