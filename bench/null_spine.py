@@ -28,10 +28,10 @@ from typing import Any
 import orjson
 import redis
 from rich.console import Console
-from stream_app.infra.kafka_local import LocalKafka
-from stream_app.infra.redis_local import LocalRedis
-from stream_app.kafka_admin import create_topics
 
+from stream_app.devtools.kafka_local import LocalKafka
+from stream_app.devtools.redis_local import LocalRedis
+from stream_app.ingest.kafka_admin import create_topics
 from stream_app.settings import Settings, load_settings
 
 

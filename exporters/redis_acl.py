@@ -2,7 +2,7 @@
 
 `REDIS_COMMANDS` is every command the worker, the queries (HTTP API and CLI) and the alert
 state send, including those run inside redis-py's lock scripts. A test derives the list from
-a real worker run (tests/test_security_redis.py) and the README's `ACL SETUSER` line is
+a real worker run (tests/integration/test_security_redis.py) and the README's `ACL SETUSER` line is
 `acl_setuser()`'s output, so code, test and docs stay in step.
 
 Not listed: `CLIENT SETINFO`, which redis-py sends on connect to Redis >= 7.2 and whose refusal

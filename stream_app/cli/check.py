@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
+from stream_app.engine.null import is_null_model
 from stream_app.errors import SentimentMonitorError
+from stream_app.ingest.preflight import check_kafka_access
 from stream_app.settings import Settings, load_settings
 
 
@@ -69,10 +72,25 @@ def run_checks(timeout_s: float = 3.0) -> list[Result]:
         return [Result("settings", False, _problem(exc)), *skipped]
     return [
         Result("settings", True, f"valid (app id {config.app_id}, prefix {config.redis_prefix})"),
-        _local("model", lambda: check_model_dir(config.model_dir)),
+        _local("model", lambda: _model_detail(config, check_model_dir)),
         _local("watch-list", lambda: _watchlist_detail(config)),
         *asyncio.run(_dependencies(config, timeout_s)),
+        _local("kafka auth", lambda: _kafka_auth_detail(config)),
     ]
+
+
+def _model_detail(config: Settings, check_model_dir: Callable[[Path], str]) -> str:
+    if is_null_model(config.model_dir):
+        return "null: (the bench-only null model)"
+    return check_model_dir(config.model_dir)
+
+
+def _kafka_auth_detail(config: Settings) -> str:
+    """The worker's own preflight: SASL credentials and the TLS certificate, one connection each."""
+    check_kafka_access(config)
+    if config.kafka_security_protocol == "PLAINTEXT":
+        return "PLAINTEXT: no credentials to check"
+    return f"{config.kafka_security_protocol}: credentials and certificate not refused (reachability: kafka row)"
 
 
 def print_results(console: Console, results: list[Result]) -> bool:

@@ -83,7 +83,8 @@ class InferenceRunner:
                 slices = await loop.run_in_executor(self._tokenize_pool, classifier.tokenize, texts)
                 self._on_stage("tokenize", time.monotonic() - started)
             except Exception as exc:  # a tokenizer bug must fail the caller, not the stage
-                future.set_exception(exc)
+                if not future.done():
+                    future.set_exception(exc)
                 continue
             await self._tokenized.put((len(texts), slices, future, classifier))
 
@@ -99,7 +100,8 @@ class InferenceRunner:
                 result = await loop.run_in_executor(self._forward_pool, _forward, classifier, count, slices)
                 self._on_stage("forward", time.monotonic() - started)
             except Exception as exc:
-                future.set_exception(exc)
+                if not future.done():
+                    future.set_exception(exc)
                 continue
             if not future.done():
                 future.set_result((result, classifier.info))
