@@ -73,7 +73,7 @@ def config_for(
     init: Path | None = None,
 ) -> TrainConfig:
     mix = PROFILES[profile]
-    dev = [name for name in DEV_FILES if profile == "full" or name.removesuffix(".csv") != "sst2_dev"]
+    dev = [name for name in DEV_FILES if profile != "commercial" or name.removesuffix(".csv") != "sst2_dev"]
     stage2 = profile == "stage2"
     return TrainConfig(
         data=[data_dir / f"{stem}.csv" for stem in mix],

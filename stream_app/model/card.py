@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 LICENCES = {
     "financial_tweets_train": "MIT",
@@ -42,6 +43,27 @@ winning would show."""
 
 def _kind(metrics: dict[str, object]) -> str:
     return "binary" if metrics["binary"] else "3-class"
+
+
+TARGETS: tuple[tuple[str, str, str, float], ...] = (
+    ("tweeteval_val", "macro_f1", "macro-F1", 0.70),
+    ("tweeteval_val", "negative_recall", "negative recall", 0.65),
+    ("financial_tweets_train_holdout", "macro_f1", "macro-F1", 0.82),
+    ("sst2_dev", "accuracy", "accuracy", 0.90),
+    ("airline_tweets_holdout", "macro_f1", "macro-F1 (previous model 0.78)", 0.78),
+    ("crowdflower_tweets_holdout", "macro_f1", "macro-F1 (previous model 0.78)", 0.78),
+)
+
+
+def _targets_section(evaluation: dict[str, Any]) -> str:
+    rows = ["| data | figure | target | measured | met |", "|---|---|---:|---:|---|"]
+    for stem, key, label, target in TARGETS:
+        metrics = evaluation.get(stem)
+        if metrics is None:
+            continue
+        value = metrics["per_class"]["negative"]["recall"] if key == "negative_recall" else metrics[key]
+        rows.append(f"| `{stem}` | {label} | ≥ {target:.2f} | {value:.4f} | {'yes' if value >= target else 'no'} |")
+    return "\n".join(rows) if len(rows) > 2 else "Not evaluated yet."
 
 
 def _calibration_section(model: Path) -> str:
@@ -103,6 +125,7 @@ def write_card(model: Path, evaluation_json: Path | None = None) -> Path:
     )
     dev_rows = ", ".join(f"`{Path(p).name}`" for p in config.get("dev_files", []))
     calibration = _calibration_section(model)
+    targets = _targets_section(evaluation)
     total_steps = summary.get("total_steps") or summary["best"].get("of", "?")
     two_stage = not str(config.get("base", "")).endswith("all-MiniLM-L6-v2")
     stages = (
@@ -215,9 +238,18 @@ the checkpoint and fitted the calibration, so they are dev figures, not test fig
 
 FP16 was evaluated on: {parity["fp16_evaluated_on"]}.
 
+## Against the project's targets (dev data)
+
+{targets}
+
 ## Known weaknesses
 
 See `docs/model-behaviour.md` for capability checks.
+- In-domain hold-outs fell against the previous model (which gave brand, finance and review data a
+  larger share): financial, airline and CrowdFlower macro-F1 and SST-2 accuracy are below the
+  targets above. A second, domain-weighted stage from this checkpoint was tried
+  (`docs/training/stage2_trial_log.jsonl`, profile `stage2`) and did not beat this one on the dev
+  sets, so it was not shipped.
 - Emoji-only posts: the WordPiece vocabulary has almost no emoji, so they read as unknown tokens.
 - Six layers, about one CPU epoch: sarcasm, negation over long spans and mixed-sentiment posts
   are often wrong; neutral vs mildly polar is the most common confusion on general tweets.

@@ -1,0 +1,60 @@
+"""Paired engine speed of two model directories (the shipped one against a previous one).
+
+Same texts, same machine, the two engines interleaved in every repeat; reports each
+repeat's ratio and their median, per batch size (this host's speed drifts, so only
+same-run ratios mean much).
+
+    PYTHONPATH=. .venv/bin/python bench/model_ab.py --a build/old_model --b models/default
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+from stream_app.devtools.generate import generate_stream
+from stream_app.engine.onnx_classifier import OnnxClassifier
+
+
+def texts_per_s(engine: OnnxClassifier, texts: list[str], batch: int) -> float:
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        engine.classify(texts[i : i + batch])
+    return len(texts) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--a", type=Path, required=True, help="baseline model directory")
+    parser.add_argument("--b", type=Path, default=Path("models/default"))
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    texts = [r["text"] for _, r in generate_stream(minutes=9, per_minute=60, seed=5)][:512]
+    a, b = OnnxClassifier(args.a, provider="cpu"), OnnxClassifier(args.b, provider="cpu")
+    for engine in (a, b):
+        engine.classify(texts[:64])  # warm-up
+    out: dict[str, object] = {"a": str(args.a), "b": str(args.b), "n_texts": len(texts)}
+    for batch in (32, 64, 128):
+        ratios, speeds_a, speeds_b = [], [], []
+        for _ in range(args.repeats):
+            sa, sb = texts_per_s(a, texts, batch), texts_per_s(b, texts, batch)
+            speeds_a.append(sa)
+            speeds_b.append(sb)
+            ratios.append(sb / sa)
+        out[f"bs{batch}"] = {
+            "a_texts_per_s_median": round(statistics.median(speeds_a), 1),
+            "b_texts_per_s_median": round(statistics.median(speeds_b), 1),
+            "b_over_a_median": round(statistics.median(ratios), 3),
+            "ratios": [round(r, 3) for r in ratios],
+        }
+    print(json.dumps(out, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
