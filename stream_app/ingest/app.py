@@ -193,6 +193,10 @@ def _add_health_probe(app: faust.App, settings: Settings, wiring: Wiring) -> Dep
         return None
     health = DependencyHealth(client, settings.kafka_bootstrap)
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def _first_probe() -> None:  # at start, so /readyz does not wait for the first tick
+        await health.probe()
+
     @app.timer(2.0)  # type: ignore[untyped-decorator]
     async def _probe_dependencies() -> None:
         await health.probe()
