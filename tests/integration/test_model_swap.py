@@ -20,6 +20,7 @@ from stream_app.engine.null import NullClassifier
 from stream_app.engine.runner import InferenceRunner
 from stream_app.engine.swap import ModelSwapper, model_revision
 from stream_app.ingest.kafka_admin import create_topics
+from stream_app.settings import DEFAULT_MODEL_DIR
 from tests.support.stack import settings_from
 from tests.support.streamkit import (
     assert_counts_equal,
@@ -33,6 +34,9 @@ from tests.support.streamkit import (
 
 TOKEN = "swap-test-token"
 
+SHIPPED = json.loads((DEFAULT_MODEL_DIR / "labels.json").read_text())["version"]
+SWAPPED = f"{SHIPPED}-t2"
+
 
 def recalibrated_copy(model_dir: Path, target: Path) -> Path:
     """The default model with temperature 2.0 and another version: other scores, same weights."""
@@ -43,7 +47,7 @@ def recalibrated_copy(model_dir: Path, target: Path) -> Path:
         else:
             shutil.copy(item, target / item.name)
     labels = json.loads((model_dir / "labels.json").read_text())
-    (target / "labels.json").write_text(json.dumps({**labels, "version": "2.0.0-t2"}))
+    (target / "labels.json").write_text(json.dumps({**labels, "version": SWAPPED}))
     (target / "calibration.json").write_text(json.dumps({"temperature": 2.0}))
     return target
 
@@ -72,18 +76,18 @@ def test_swap_under_load_keeps_counts_exact(stack_env, worker_factory, model_dir
 
     assert post_model(port, b'{"model_dir": "x"}', token=None)[0] == 401
     status, body = post_model(port, orjson.dumps({"model_dir": str(tmp_path / "missing")}))
-    assert status == 422 and "labels.json" in body["error"] and body["active"]["version"] == "1.0.0"
+    assert status == 422 and "labels.json" in body["error"] and body["active"]["version"] == SHIPPED
     status, body = post_model(port, orjson.dumps({"model_dir": str(second)}))  # while the first half flows
     assert status == 200, body
-    assert body["active"]["version"] == "2.0.0-t2" and body["active"]["revision"] == model_revision(second)
+    assert body["active"]["version"] == SWAPPED and body["active"]["revision"] == model_revision(second)
     produce(settings.kafka_bootstrap, settings.topic_posts, [orjson.dumps(p) for p in posts[half:]])
 
     scored = drain(settings.kafka_bootstrap, settings.topic_scored, len(posts))
     ids = [e["id"] for e in scored]
     assert sorted(ids) == sorted(p["id"] for p in posts), "each record scored exactly once across the swap"
     versions = {e["id"]: e["model_version"] for e in scored}
-    assert {versions[p["id"]] for p in posts[half:]} == {"2.0.0-t2"}, "records produced after the swap"
-    assert set(versions.values()) <= {"1.0.0", "2.0.0-t2"}
+    assert {versions[p["id"]] for p in posts[half:]} == {SWAPPED}, "records produced after the swap"
+    assert set(versions.values()) <= {SHIPPED, SWAPPED}
     sources = {e["platform"].lower() for e in scored}
     expected = oracle_from_scored(scored)
     from datetime import datetime
@@ -98,7 +102,8 @@ def test_swap_under_load_keeps_counts_exact(stack_env, worker_factory, model_dir
     assert_counts_equal(actual, expected)
     status, exposition = http_get(f"http://127.0.0.1:{port}/metrics", TOKEN)
     text = exposition.decode()
-    assert 'version="2.0.0-t2"' in text and 'version="1.0.0"' not in text.split("sm_model_info")[1].split("\n")[0]
+    active_line = text.split("sm_model_info")[1].split("\n")[0]
+    assert f'version="{SWAPPED}"' in text and f'version="{SHIPPED}"' not in active_line
     assert 'sm_model_swaps_total{outcome="ok"} 1.0' in text
     assert 'sm_model_swaps_total{outcome="failed"} 1.0' in text
 
