@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +64,10 @@ def wait_volume(client: redis.Redis, prefix: str, target: int, timeout: float) -
 
 
 def feed(n: int, seed: int, per_minute: int = 600) -> list[dict[str, Any]]:
-    now = datetime.now(UTC)
-    records = [r for kind, r in generate_stream(n // per_minute + 1, per_minute, seed, start=now) if kind == "post"]
+    """Event times end now: the worker dead-letters records more than a few minutes in the future."""
+    minutes = n // per_minute + 1
+    start = datetime.now(UTC) - timedelta(minutes=minutes)
+    records = [r for kind, r in generate_stream(minutes, per_minute, seed, start=start) if kind == "post"]
     return records[:n]
 
 
