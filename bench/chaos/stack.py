@@ -7,15 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stream_app.devtools.kafka_local import LocalKafka, free_port, free_ports, wait_for_port
 from stream_app.devtools.redis_local import find_redis_server
+from stream_app.devtools.worker import WorkerProcess
 from stream_app.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -123,61 +122,7 @@ class Stack:
         return Worker(env, self.root / f"{self.name}-w{slot}.log").start()
 
 
-@dataclass
-class Worker:
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Worker:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "stream_app.cli", "worker"],
-                env=self.env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        return self
-
-    def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.env['SM_WEB_PORT']}/readyz", timeout=2) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    def wait_ready(self, timeout: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"worker exited: {self.log_tail()}")
-            if self.ready():
-                return
-            time.sleep(0.3)
-        raise TimeoutError(f"worker not ready: {self.log_tail()}")
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill9(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-
-    def stop(self, timeout: float = 60.0) -> float:
-        """SIGTERM; returns how long the exit took (the process is SIGKILLed after `timeout`)."""
-        if not self.alive():
-            return 0.0
-        assert self.process is not None
-        started = time.monotonic()
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        return time.monotonic() - started
-
-    def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+Worker = WorkerProcess  # the one launcher (stream_app/devtools/worker.py)
 
 
 def temp_root() -> Path:
