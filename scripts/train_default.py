@@ -4,6 +4,8 @@ One stage from all-MiniLM-L6-v2 (the `train` extra), then calibration and export
 
     PYTHONPATH=. python scripts/train_default.py --out build/train
     PYTHONPATH=. python scripts/train_default.py --profile commercial --out build/train-commercial
+    PYTHONPATH=. python scripts/train_default.py --profile continue --init build/train/checkpoint \
+        --epochs 0.7 --out build/train3
 
 Source weighting, and why (also in the model card):
 - SemEval 2013-2016 tweets are the sources of TweetEval and follow its conventions (neutral means
@@ -58,6 +60,9 @@ STAGE2: dict[str, tuple[int | None, float]] = {
 PROFILES = {
     "full": FULL,
     "stage2": STAGE2,
+    # A second pass over the stage-1 mix from the stage-1 checkpoint at a lower learning rate:
+    # stage 1's dev curve was still rising when its linear schedule reached zero.
+    "continue": FULL,
     "commercial": {stem: spec for stem, spec in FULL.items() if stem not in NON_COMMERCIAL},
 }
 DEV_FILES = ["tweeteval_val.csv", "sst2_dev.csv"]
@@ -74,12 +79,12 @@ def config_for(
 ) -> TrainConfig:
     mix = PROFILES[profile]
     dev = [name for name in DEV_FILES if profile != "commercial" or name.removesuffix(".csv") != "sst2_dev"]
-    stage2 = profile == "stage2"
+    stage2 = profile in {"stage2", "continue"}
     return TrainConfig(
         data=[data_dir / f"{stem}.csv" for stem in mix],
         out=out,
         base=str(init) if init else DEFAULT_BASE,
-        seed=29 if stage2 else 13,
+        seed={"stage2": 29, "continue": 31}.get(profile, 13),
         epochs=epochs,
         learning_rate=3e-5 if stage2 else 8e-5,
         warmup_fraction=0.03 if stage2 else 0.04,

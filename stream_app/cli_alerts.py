@@ -33,9 +33,11 @@ def evaluate_cmd(
     With --score-with, the model labels each event's `text` (the end-to-end figure); without
     it, the events' own `label` is used."""
     from stream_app.alerting.evaluate import evaluate
+    from stream_app.engine.calibration import Calibration
     from stream_app.settings import load_settings
 
-    params = load_settings().detector_params()
+    floor = Calibration.load(score_with).label_floor if score_with is not None else 0.0
+    params = load_settings().detector_params(floor)
     if manifest is None and (events.parent / "manifest.json").exists():
         manifest = events.parent / "manifest.json"
     report = evaluate(events, truth, params, manifest, score_with)

@@ -76,8 +76,11 @@ class Settings(BaseSettings):
     alert_min_negatives: int = Field(6, ge=1, description="Negative posts the confirmation window must hold")
     alert_min_abs_increase: float = Field(0.05, gt=0, lt=1, description="Window share minus baseline, at least")
     alert_spike_ratio: float = Field(2.0, gt=1, description="The spike size the CUSUM is tuned for")
-    alert_cusum_threshold: float = Field(7.0, gt=0, description="Evidence (nats) needed at the reference volume")
-    alert_threshold_volume_slope: float = Field(1.0, ge=0, description="Nats added per e-fold of posts an hour")
+    alert_cusum_threshold: float = Field(6.5, gt=0, description="Evidence (nats) needed at the reference volume")
+    alert_threshold_volume_slope: float = Field(1.25, ge=0, description="Nats added per e-fold of posts an hour")
+    alert_label_floor: float | None = Field(
+        None, ge=0, lt=1, description="Share of non-negative posts the model labels negative; unset: the model's own"
+    )
     alert_confirm_min: int = Field(3, ge=1, description="Minutes in a row the evidence must stay above it")
     alert_resolve_abs_increase: float = Field(0.03, ge=0, description="Resolve when the share falls to this")
     alert_cooldown_min: int = Field(30, ge=0)
@@ -160,10 +163,14 @@ class Settings(BaseSettings):
             raise ValueError("dead_letter_max_original_bytes is too large for kafka_max_message_bytes")
         return self
 
-    def detector_params(self) -> DetectorParams:
+    def detector_params(self, model_label_floor: float = 0.0) -> DetectorParams:
+        """`model_label_floor`: the scoring model's `label_floor` (its calibration.json), used
+        unless SM_ALERT_LABEL_FLOOR overrides it; 0 for labels given (gold)."""
         from stream_app.alerting.detector import DetectorParams
 
+        floor = model_label_floor if self.alert_label_floor is None else self.alert_label_floor
         return DetectorParams(
+            label_floor=floor,
             short_window_min=self.alert_short_window_min,
             min_volume=self.alert_min_volume,
             confirm_windows_min=self.alert_confirm_windows_min,

@@ -17,6 +17,7 @@ from exporters.notifiers import AlertmanagerNotifier, Fanout, Notifier, WebhookN
 from exporters.prometheus import PipelineMetrics
 from exporters.redis_store import RedisAggregateStore, connect
 from stream_app.alerting.service import AlertPublisher, AlertService
+from stream_app.engine.calibration import Calibration
 from stream_app.engine.runner import InferenceRunner
 from stream_app.engine.swap import ModelSwapper, info_labels, load_classifier
 from stream_app.ingest.resilience import RetryingSink
@@ -125,7 +126,7 @@ def alerting(
     """The detector service and its sinks: Kafka always, webhook and Alertmanager when configured."""
     fanout = alert_fanout(settings, metrics)
     state = RedisAlertState(store.client, settings.redis_prefix, settings.alert_leader_ttl_s)
-    params = settings.detector_params()
+    params = settings.detector_params(Calibration.load(settings.model_dir).label_floor)
     service = AlertService(
         counts=store,
         state=state,

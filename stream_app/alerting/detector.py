@@ -9,9 +9,13 @@ evidence may page (docs/alerting.md):
   to the same-hour share where that is significantly higher (hour of the week once two
   previous weeks have enough posts in that hour, else hour of the day), then raised by
   `baseline_margin_se` standard errors of its own estimate, so a thin baseline that happens to
-  sit low does not turn noise into evidence;
-* the CUSUM tests H1: p1 = max(spike_ratio·p0, p0 + min_abs_increase) against H0: p0; it must
-  stay above `cusum_threshold` for `confirm_minutes` minutes with posts in a row;
+  sit low does not turn noise into evidence. The fast share never sits below the day-long one
+  (`long_share_floor`): a neutral or positive surge dilutes the fast share for hours, and the
+  return to normal would otherwise read as a spike;
+* the CUSUM tests H1: p1 = max(spike_ratio·p0, p0 + min_abs_increase) against H0: p0, where a
+  labeller that calls a fraction `label_floor` of non-negative posts negative shrinks the
+  alternative to spike_ratio·p0 - (spike_ratio - 1)·label_floor (see `alternative`); it must
+  stay above its threshold for `confirm_minutes` minutes with posts in a row;
 * the confirmation window is the shortest of `confirm_windows_min` (5, 15, 30, 60 min) that
   holds `min_volume` posts: a busy entity is judged on 5 minutes, a thin one on up to an hour.
   That window must hold `min_negatives` negatives, a share `min_abs_increase` above p0, and a
@@ -52,7 +56,7 @@ class DetectorParams:
     min_negatives: int = 6
     min_abs_increase: float = 0.05
     spike_ratio: float = 2.0
-    cusum_threshold: float = 7.0
+    cusum_threshold: float = 6.5
     confirm_z: float = 1.645
     resolve_abs_increase: float = 0.03
     cooldown_min: int = 30
@@ -64,9 +68,11 @@ class DetectorParams:
     critical_ratio: float = 2.5
     confirm_minutes: int = 3
     threshold_reference_per_hour: float = 60.0
-    threshold_volume_slope: float = 1.0
+    threshold_volume_slope: float = 1.25
     threshold_floor: float = 4.0
     learn_volume_cap: float = 2.0
+    label_floor: float = 0.0
+    long_share_floor: bool = True
 
     def __post_init__(self) -> None:
         if not self.confirm_windows_min or list(self.confirm_windows_min) != sorted(set(self.confirm_windows_min)):
@@ -161,6 +167,10 @@ class SpikeDetector:
         else:
             return None
         share, posts = neg / total, total
+        if p.long_share_floor and decay == self.decay and state.long_total >= p.min_baseline_posts:
+            # A neutral or positive surge, or a quiet spell, lowers the fast share for hours;
+            # the return to normal then reads as a spike. The day-long share bounds it below.
+            share = max(share, state.long_neg / state.long_total)
         hour = minute // 3600
         week_slot = state.hour_of_week.get(str(hour % 168))
         day_slot = state.hour_of_day.get(str(hour % 24))
@@ -212,7 +222,7 @@ class SpikeDetector:
         if base is None:
             return None
         p0, expected = base
-        p1 = min(0.99, max(p.spike_ratio * p0, p0 + p.min_abs_increase))
+        p1 = self.alternative(p0)
         before = state.cusum
         state.cusum = cusum_step(state.cusum, negatives, volume, p0, p1)
         if before == 0.0 and state.cusum > 0.0:
@@ -224,6 +234,16 @@ class SpikeDetector:
                 state.above = state.above + 1 if state.cusum >= self.threshold(state) else 0
             return self._maybe_fire(entity, state, minute, p0, expected)
         return self._maybe_resolve(entity, state, minute, p0, expected)
+
+    def alternative(self, p0: float) -> float:
+        """The share the CUSUM tests for: the gold negative share multiplied by `spike_ratio`,
+        seen through the labeller. A model labels a fraction `label_floor` of non-negative
+        posts negative, so a labelled share q = f + (r - f)·s moves from q0 to
+        spike_ratio·q0 - (spike_ratio - 1)·f when the true share s is multiplied by spike_ratio.
+        With gold labels f = 0 and this is spike_ratio·p0."""
+        p = self.params
+        floor = min(p.label_floor, p0)
+        return min(0.99, max(p.spike_ratio * p0 - (p.spike_ratio - 1) * floor, p0 + p.min_abs_increase))
 
     def rate_per_minute(self, state: EntityState) -> float:
         """Posts per minute, surges included; bias-corrected, so it is right from the first minutes."""

@@ -35,6 +35,10 @@ class Calibration:
     temperature: float = 1.0
     bias: tuple[float, ...] = (0.0, 0.0, 0.0)
     offsets: tuple[float, ...] = (0.0, 0.0, 0.0)
+    # The share of non-negative dev posts this model labels negative (mean over the 3-class dev
+    # sets). Not used for scoring: the spike detector reads it to see a true doubling of the
+    # negative share through the model's label noise (DetectorParams.label_floor).
+    label_floor: float = 0.0
     report: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def probabilities(self, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -60,6 +64,7 @@ class Calibration:
             temperature=float(data["temperature"]),
             bias=_floats(data.get("bias", (0.0, 0.0, 0.0))),
             offsets=_floats(data.get("offsets", (0.0, 0.0, 0.0))),
+            label_floor=float(data.get("label_floor", 0.0)),
             report=data.get("report", {}),
         )
 

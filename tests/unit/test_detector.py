@@ -85,8 +85,9 @@ def test_the_threshold_grows_with_volume() -> None:
     detector = SpikeDetector(DetectorParams())
     thin, busy = warm(detector, 240), EntityState()
     run(detector, busy, 0, [(20, 100)] * 240)
-    assert detector.threshold(busy) == pytest.approx(detector.threshold(thin) + math.log(10), abs=0.05)
-    assert detector.threshold(warm(SpikeDetector(DetectorParams()), 240)) >= 7.0
+    slope = detector.params.threshold_volume_slope
+    assert detector.threshold(busy) == pytest.approx(detector.threshold(thin) + slope * math.log(10), abs=0.05)
+    assert detector.threshold(warm(SpikeDetector(DetectorParams()), 240)) >= detector.params.cusum_threshold
 
 
 def test_evidence_must_persist_for_confirm_minutes() -> None:
@@ -266,3 +267,35 @@ def test_a_new_entity_read_with_a_day_of_empty_history_still_learns_and_fires() 
     assert run(detector, state, 1200, [(2, 10)] * 180) == []
     fired = run(detector, state, 1380, [(5, 10)] * 20)
     assert [t.status for _, t in fired] == ["firing"]
+
+
+def test_a_doubling_seen_through_a_noisy_labeller_fires_only_with_its_label_floor() -> None:
+    """A model that labels 90 % of negative and 20 % of other posts negative turns a true
+    20 % -> 40 % doubling into 34 % -> 48 %: a 1.4x rise the gold-tuned alternative (68 %)
+    does not match. With the model's floor the CUSUM tests the right alternative (48 %)."""
+    baseline = [(3, 10), (4, 10), (3, 10), (4, 10), (3, 10)]  # 34 % labelled negative
+    spike = [(5, 10), (5, 10), (4, 10), (5, 10), (5, 10)]  # 48 %
+    fired = {}
+    for floor in (0.0, 0.2):
+        detector = SpikeDetector(DetectorParams(label_floor=floor))
+        state = EntityState()
+        assert run(detector, state, 0, baseline * 48) == []
+        fired[floor] = [i for i, t in run(detector, state, 240, spike * 12) if t.status == "firing"]
+    assert fired[0.0] == []
+    assert len(fired[0.2]) == 1 and fired[0.2][0] - 240 <= 30
+    assert SpikeDetector(DetectorParams(label_floor=0.2)).alternative(0.34) == pytest.approx(0.48)
+    assert SpikeDetector(DetectorParams()).alternative(0.34) == pytest.approx(0.68)
+
+
+def test_the_return_from_a_long_neutral_surge_does_not_fire() -> None:
+    """Six hours at three times the volume, all extra posts neutral, pull the fast share down
+    to 7 %; the day-long share keeps the baseline at 20 %, so the return to normal is quiet."""
+    outcome = {}
+    for floor in (False, True):
+        detector = SpikeDetector(DetectorParams(long_share_floor=floor))
+        state = EntityState()
+        assert run(detector, state, 0, [(2, 10)] * 1440) == []
+        assert run(detector, state, 1440, [(2, 30)] * 360) == []
+        outcome[floor] = run(detector, state, 1800, [(2, 10)] * 240)
+    assert [t.status for _, t in outcome[False]][:1] == ["firing"]  # what the floor prevents
+    assert outcome[True] == []

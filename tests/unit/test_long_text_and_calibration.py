@@ -77,7 +77,9 @@ def test_a_model_without_calibration_json_gets_the_identity(tmp_path):
 
 
 def test_calibration_round_trips(tmp_path):
-    saved = Calibration(temperature=1.7, bias=(0.2, 0.0, -0.1), offsets=(0.4, 0.0, 0.05), report={"x": 1})
+    saved = Calibration(
+        temperature=1.7, bias=(0.2, 0.0, -0.1), offsets=(0.4, 0.0, 0.05), label_floor=0.12, report={"x": 1}
+    )
     saved.save(tmp_path)
     assert Calibration.load(tmp_path) == saved
 
@@ -120,3 +122,21 @@ def test_fit_recovers_a_known_temperature_and_balances_decisions():
         calibration.report["per_set"]["dev"]["calibrated"]["macro_f1"]
         >= (calibration.report["per_set"]["dev"]["raw"]["macro_f1"])
     )
+
+
+def test_label_floor_is_the_mean_false_negative_rate_over_three_class_sets():
+    """Each 3-class dev set weighs the same; binary sets (no neutral) say nothing about it."""
+    from stream_app.model.calibrate import label_floor
+
+    confident = np.float32(8.0)
+
+    def logits_for(labels: list[int]) -> np.ndarray:
+        out = np.zeros((len(labels), 3), dtype=np.float32)
+        out[np.arange(len(labels)), labels] = confident
+        return out
+
+    # set a: 1 of 4 non-negative posts called negative; set b: 0 of 2; binary set c ignored
+    a = DevSet(logits_for([0, 0, 1, 2, 2]), np.array([0, 1, 1, 2, 2]), binary=False)
+    b = DevSet(logits_for([0, 1, 2]), np.array([0, 1, 2]), binary=False)
+    c = DevSet(logits_for([0, 0]), np.array([2, 2]), binary=True)
+    assert label_floor({"a": a, "b": b, "c": c}, Calibration()) == pytest.approx((0.25 + 0.0) / 2)

@@ -42,3 +42,10 @@ def test_settings_are_frozen():
 def test_redis_url_scheme_is_checked():
     with pytest.raises(ConfigError, match="SM_REDIS_URL"):
         load_settings(redis_url="http://nope")
+
+
+def test_the_detector_sees_the_models_label_floor_unless_the_setting_overrides_it(monkeypatch):
+    assert load_settings().detector_params().label_floor == 0.0  # labels given (gold)
+    assert load_settings().detector_params(0.14).label_floor == 0.14
+    monkeypatch.setenv("SM_ALERT_LABEL_FLOOR", "0.3")
+    assert load_settings().detector_params(0.14).label_floor == 0.3
