@@ -1,4 +1,4 @@
-"""`python -m bench.chaos [--short] [--json PATH]`: run the chaos scenarios and print one table."""
+"""`python -m bench.chaos [--short] [--only r1,r6] [--json PATH]`: run the chaos scenarios and print one table."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from bench.chaos import scenarios
+from bench.chaos import scenarios, soak
 from bench.chaos.check import Result
 from bench.chaos.stack import AofRedis, start_kafka, temp_root
 
 
-def plan(short: bool, env: scenarios.Env) -> list[tuple[str, object]]:
+def plan(short: bool, env: scenarios.Env, args: argparse.Namespace) -> list[tuple[str, object]]:
+    """The scenarios in run order. R6, the soak, is long (35 minutes by default): full suite only."""
     if short:
         return [
             ("r1", lambda: scenarios.kill_workers(env, kills=3)),
@@ -35,6 +36,7 @@ def plan(short: bool, env: scenarios.Env) -> list[tuple[str, object]]:
         ("r4", lambda: scenarios.broker_outage(env, 30)),
         ("r5", lambda: scenarios.fuzz(env, 10_000)),
         ("sd", lambda: scenarios.shutdown_with_redis_down(env)),
+        ("r6", lambda: soak.soak(env, args.warmup_minutes, args.soak_minutes, args.soak_rate)),
     ]
 
 
@@ -44,7 +46,8 @@ def table(results: list[Result]) -> Table:
         out.add_row(
             r.name, str(r.records_in), str(r.scored), str(r.dead), str(r.lost), str(r.duplicates),
             f"{r.keys_mismatched}/{r.keys_checked}", "-" if r.recovery_s is None else f"{r.recovery_s:.1f}",
-            "[green]pass[/green]" if r.passed else "[red]FAIL[/red] " + "; ".join(r.failures),
+            ("[green]pass[/green]" if r.passed else "[red]FAIL[/red] " + "; ".join(r.failures))
+            + (f" ({r.extra['note']})" if "note" in r.extra else ""),
         )  # fmt: skip
     return out
 
@@ -54,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--short", action="store_true", help="the CI subset (about 4 minutes)")
     parser.add_argument("--only", default="", help="comma-separated scenario ids, e.g. r1,r5")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--soak-minutes", type=float, default=30.0, help="R6: measured minutes (default 30)")
+    parser.add_argument("--warmup-minutes", type=float, default=5.0, help="R6: warm-up minutes (default 5)")
+    parser.add_argument("--soak-rate", type=float, default=100.0, help="R6: valid records per second (default 100)")
     args = parser.parse_args(argv)
     root = temp_root()
     console = Console(width=200)
@@ -63,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         env = scenarios.Env(kafka, redis, root)
         only = {s for s in args.only.split(",") if s}
-        for key, run in plan(args.short, env):
+        for key, run in plan(args.short, env, args):
             if only and key not in only:
                 continue
             started = time.monotonic()
