@@ -5,7 +5,7 @@ One stage from all-MiniLM-L6-v2 (the `train` extra), then calibration and export
     PYTHONPATH=. python scripts/train_default.py --out build/train
     PYTHONPATH=. python scripts/train_default.py --profile commercial --out build/train-commercial
     PYTHONPATH=. python scripts/train_default.py --profile continue --init build/train/checkpoint \
-        --epochs 0.7 --out build/train3
+        --epochs 0.7 --max-minutes 75 --threads 1 --out build/train3
 
 Source weighting, and why (also in the model card):
 - SemEval 2013-2016 tweets are the sources of TweetEval and follow its conventions (neutral means
@@ -104,8 +104,8 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=Path("build/train"))
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
-    parser.add_argument("--epochs", type=float, default=1.2)
-    parser.add_argument("--max-minutes", type=float, default=100)
+    parser.add_argument("--epochs", type=float, default=0.9)  # what the shipped pass 1 used
+    parser.add_argument("--max-minutes", type=float, default=88)
     parser.add_argument("--init", type=Path, default=None, help="start from this checkpoint (stage 2)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (1 on a busy shared host)")
     args = parser.parse_args()
