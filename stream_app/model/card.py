@@ -212,7 +212,12 @@ neutral is impossible. Three-class rows use class-weighted cross-entropy.
 CC BY-NC-SA 4.0 (airline tweets, non-commercial) and research-only releases (SST-2, Pang & Lee,
 UCI sentences). Treat the model as **research / non-commercial**. For a commercial build,
 `scripts/train_default.py --profile commercial` leaves those files out (it keeps the MIT, CC BY
-and free-label sets; tweet texts remain under Twitter's terms).
+and free-label sets; tweet texts remain under Twitter's terms). Expected quality, from one dev
+run of that profile (one pass, 0.6 epoch, 55 min on one thread, best of 6 evaluations;
+`docs/training/commercial_dev_log.jsonl`; raw logits, uncalibrated, hold-outs sampled to 600
+rows): TweetEval validation macro-F1 0.689, financial 0.762, CrowdFlower 0.678, SemEval 0.683,
+TSE 0.713, Sanders 0.619. That is about this model's first pass on tweets and finance (0.687,
+0.768) and 0.04 lower on CrowdFlower; it has no review data, so reviews are not measured.
 
 ## Training settings
 
