@@ -73,6 +73,7 @@ class DetectorParams:
     learn_volume_cap: float = 2.0
     label_floor: float = 0.0
     long_share_floor: bool = True
+    seasonal_z: float = 2.0
 
     def __post_init__(self) -> None:
         if not self.confirm_windows_min or list(self.confirm_windows_min) != sorted(set(self.confirm_windows_min)):
@@ -157,7 +158,7 @@ class SpikeDetector:
         The fast EWMA follows drifts; where it is too thin (fewer than `min_baseline_posts`),
         the slow one stands in: an entity at 6 posts an hour has ~26 posts in a 3-hour
         half-life, far too few to tell 20 % from 30 %, but ~200 in a day's. The same-hour
-        share raises p0 when it is significantly higher (two standard errors): taking the max
+        share raises p0 when it is higher by `seasonal_z` (2) standard errors: taking the max
         unconditionally would bias p0 upwards by the seasonal estimate's own noise."""
         p = self.params
         if state.ewma_total >= p.min_baseline_posts:
@@ -179,7 +180,7 @@ class SpikeDetector:
             seasonal = day_slot.estimate(minute // 86400, p.seasonal_min_posts)
         if seasonal is not None:
             seasonal_share, seasonal_posts = seasonal
-            if seasonal_share - share > 2 * _se(seasonal_share, seasonal_posts):
+            if seasonal_share - share > p.seasonal_z * _se(seasonal_share, seasonal_posts):
                 share, posts = seasonal_share, seasonal_posts
         share += p.baseline_margin_se * _se(share, posts)
         return min(0.95, max(0.005, share)), total * (1 - decay) * p.short_window_min
