@@ -4,7 +4,7 @@ Reads `build/alerts-eval/seed-S/{events.jsonl,truth.json,manifest.json}` (writte
 `scripts/evaluate_alerts` or `alerts scenarios --texts ...`), runs the detector with the given
 overrides on gold labels and/or the model's labels, and prints the issue-12 figures per seed.
 Tune on seeds other than the evaluation seeds (11, 23, 99). The model's labels of each distinct
-text are cached in `build/alerts-eval/labels-cache.json`.
+text are cached in `build/alerts-eval/labels-<model revision>.json`.
 
     PYTHONPATH=. python bench/detector_sweep.py --seeds 1,2 --labels gold,model '{"cusum_threshold": 7}'
 """
@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from stream_app.alerting import evaluate as ev
-from stream_app.alerting.detector import MINUTE, DetectorParams
+from stream_app.alerting.detector import DetectorParams
 from stream_app.engine.calibration import Calibration
+from stream_app.engine.swap import model_revision
 
 
 def model_labels(model: Path, texts: set[str], cache: Path) -> dict[str, str]:
@@ -35,25 +35,18 @@ def model_labels(model: Path, texts: set[str], cache: Path) -> dict[str, str]:
     return labels
 
 
-def sweep(seed_dir: Path, kind: str, params: DetectorParams, labels: dict[str, str]) -> dict[str, Any]:
-    counts: ev.Counts = defaultdict(dict)
-    first = last = None
-    for line in seed_dir.joinpath("events.jsonl").open("rb"):
-        event = orjson.loads(line)
-        minute = int(event["ts"] // MINUTE) * MINUTE
-        cell = counts[event["entity"]].setdefault(minute, [0, 0])
-        label = event["gold"] if kind == "gold" else labels[event["text"]]
-        cell[0] += label == "negative"
-        cell[1] += 1
-        first = minute if first is None else min(first, minute)
-        last = minute if last is None else max(last, minute)
-    assert first is not None and last is not None  # a suite always has events
-    truth = orjson.loads(seed_dir.joinpath("truth.json").read_bytes())["spikes"]
+def sweep(seed_dir: Path, kind: str, params: DetectorParams, model: Path, cache: Path) -> dict[str, Any]:
+    """`alerts evaluate`'s figures for one suite: on its gold labels, or on `model`'s labels."""
+    with seed_dir.joinpath("events.jsonl").open("rb") as fh:
+        events = ev.parse_events(fh)
+    if kind == "model":
+        labels = model_labels(model, {str(text) for *_, text in events}, cache)
+        events = [(entity, minute, labels[str(text)], text) for entity, minute, _, text in events]
+    counts, first, last = ev.count_events(events)
+    truth = ev.read_truth(seed_dir / "truth.json")
     manifest = orjson.loads(seed_dir.joinpath("manifest.json").read_bytes())
-    firings = [t for t in ev.run_detector(counts, first, last, params) if t.status == "firing"]
-    days = (last + MINUTE - first) / 86400
-    report, delays, false = ev.score(firings, truth, len(counts), days, params.short_window_min * MINUTE)
-    return {"precision": report.precision} | ev._by_manifest(manifest, truth, delays, false, days)
+    report = ev.replay(counts, first, last, truth, params, kind, manifest)
+    return {"precision": report.precision} | report.details
 
 
 def main() -> None:
@@ -64,16 +57,15 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("models/default"))
     parser.add_argument("--work", type=Path, default=Path("build/alerts-eval"))
     args = parser.parse_args()
-    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in json.loads(args.overrides).items()}
+    overrides = json.loads(args.overrides)
     floor = Calibration.load(args.model).label_floor
     for seed in args.seeds.split(","):
         seed_dir = args.work / f"seed-{seed}"
-        texts = {orjson.loads(line)["text"] for line in seed_dir.joinpath("events.jsonl").open("rb")}
         for kind in args.labels.split(","):
-            labels = model_labels(args.model, texts, args.work / "labels-cache.json") if kind == "model" else {}
             # like `alerts evaluate`: the model's label floor for its labels, none for gold
-            params = DetectorParams(**({"label_floor": floor if kind == "model" else 0.0} | overrides))
-            r = sweep(seed_dir, kind, params, labels)
+            params = DetectorParams(label_floor=floor if kind == "model" else 0.0).with_overrides(overrides)
+            cache = args.work / f"labels-{model_revision(args.model)}.json"  # a new model, a new cache
+            r = sweep(seed_dir, kind, params, args.model, cache)
             print(
                 f"seed {seed} {kind:5} precision {r['precision']:.3f} targeted recall "
                 f"{r['targeted_detected']}/{r['targeted_spikes']} = {r['targeted_recall']} "

@@ -79,20 +79,20 @@ def config_for(
 ) -> TrainConfig:
     mix = PROFILES[profile]
     dev = [name for name in DEV_FILES if profile != "commercial" or name.removesuffix(".csv") != "sst2_dev"]
-    stage2 = profile in {"stage2", "continue"}
+    from_checkpoint = profile in {"stage2", "continue"}  # a second stage: lower rate, fewer evals
     return TrainConfig(
         data=[data_dir / f"{stem}.csv" for stem in mix],
         out=out,
         base=str(init) if init else DEFAULT_BASE,
         seed={"stage2": 29, "continue": 31}.get(profile, 13),
         epochs=epochs,
-        learning_rate=3e-5 if stage2 else 8e-5,
-        warmup_fraction=0.03 if stage2 else 0.04,
+        learning_rate=3e-5 if from_checkpoint else 8e-5,
+        warmup_fraction=0.03 if from_checkpoint else 0.04,
         per_file_cap={stem: cap for stem, (cap, _) in mix.items() if cap},
         per_file_weight={stem: weight for stem, (_, weight) in mix.items() if weight != 1.0},
         dev_files=[data_dir / name for name in dev],
         dev_cap=600,
-        evals=4 if stage2 else 6,
+        evals=4 if from_checkpoint else 6,
         balance_classes=True,
         max_minutes=max_minutes,
         threads=threads,

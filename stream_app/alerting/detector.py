@@ -168,9 +168,10 @@ class SpikeDetector:
         else:
             return None
         share, posts = neg / total, total
-        if p.long_share_floor and decay == self.decay and state.long_total >= p.min_baseline_posts:
+        if p.long_share_floor and state.long_total >= p.min_baseline_posts:
             # A neutral or positive surge, or a quiet spell, lowers the fast share for hours;
-            # the return to normal then reads as a spike. The day-long share bounds it below.
+            # the return to normal then reads as a spike. The day-long share bounds it below
+            # (a no-op when the slow EWMA is already the baseline).
             share = max(share, state.long_neg / state.long_total)
         hour = minute // 3600
         week_slot = state.hour_of_week.get(str(hour % 168))

@@ -157,21 +157,41 @@ def evaluate(
     """Replay `events` through the detector; with `score_with`, on that model's labels of the texts."""
     with events.open("rb") as fh:
         counts, first, last = read_events(fh, score_with)
+    manifest = orjson.loads(manifest_path.read_bytes()) if manifest_path is not None else None
+    labels = f"model {score_with}" if score_with else "events' labels"
+    return replay(counts, first, last, read_truth(truth_path), params, labels, manifest)
+
+
+def read_truth(path: Path) -> list[dict[str, Any]]:
+    """The spikes of TRUTH.json."""
     try:
-        truth = orjson.loads(truth_path.read_bytes())["spikes"]
+        spikes: list[dict[str, Any]] = orjson.loads(path.read_bytes())["spikes"]
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise EvaluationInputError(f"truth: {exc}") from exc
+    return spikes
+
+
+def replay(
+    counts: Counts,
+    first: int,
+    last: int,
+    truth: list[dict[str, Any]],
+    params: DetectorParams,
+    labels: str,
+    manifest: dict[str, Any] | None = None,
+) -> Report:
+    """Run the detector over minute counts and score its alerts against `truth` (with the
+    manifest, also the targeted figures). `labels` says where the labels came from."""
     transitions = list(run_detector(counts, first, last, params))
     firings = [t for t in transitions if t.status == "firing"]
     days = (last + MINUTE - first) / 86400
     window_s = params.short_window_min * MINUTE
     report, delays, false = score(firings, truth, len(counts), days, window_s)
-    report.details["labels"] = f"model {score_with}" if score_with else "events' labels"
+    report.details["labels"] = labels
     report.details["resolved"] = sum(t.status == "resolved" for t in transitions)
     report.details["false_alerts_by_entity"] = dict(sorted(Counter(f.entity for f in false).items()))
     report.details["fired_windows_min"] = dict(sorted(Counter(f.evidence.window_min for f in firings).items()))
-    if manifest_path is not None:
-        manifest = orjson.loads(manifest_path.read_bytes())
+    if manifest is not None:
         report.details.update(_by_manifest(manifest, truth, delays, false, days))
     return report
 
