@@ -7,6 +7,17 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar, runtime_checkable
 
 LABELS: tuple[str, str, str] = ("negative", "neutral", "positive")  # the model's output order; the one list
+# The text domains a model may have a head for (model v3): general and brand posts, financial posts
+# (cashtags, finance watch-list entries) and product or film reviews. A model without heads scores
+# every domain alike. Which records go to which head is decided in one place: pipeline/routing.py.
+DOMAINS: tuple[str, str, str] = ("social", "finance", "reviews")
+DEFAULT_DOMAIN = "social"
+
+
+def with_domain_prefix(domain: str, text: str) -> str:
+    """The text a domain-token model reads: its domain as a leading word (`finance: ...`).
+    Training and serving both call this, so the two never disagree on the marker."""
+    return f"{domain}: {text}"
 
 Encoded = TypeVar("Encoded")
 Outputs = TypeVar("Outputs")

@@ -1,5 +1,12 @@
 """Fine-tune a BERT-family checkpoint into the 3-class sentiment classifier.
 
+Domains (model v3): with `heads`, one shared encoder feeds one 3-way head per domain
+(`social`, `finance`, `reviews`); the classifier is one Linear layer of `3 * len(heads)` outputs,
+read as `[batch, head, label]`. A row's loss reads only its own domain's head, so each head
+learns its source's label convention while every row trains the encoder. With `domain_prefix`
+instead, one head reads the text behind its domain as a leading word (the alternative the card
+compares). Each domain gets its own inverse-frequency class weights.
+
 Binary files (no neutral rows) enter the loss through a two-way softmax over the
 negative and positive logits only. Such a row says which way a polar text leans;
 it says nothing about whether a text is neutral, so it must not push neutral down.
@@ -20,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from stream_app.engine.types import LABELS
+from stream_app.engine.types import DEFAULT_DOMAIN, LABELS, with_domain_prefix
 from stream_app.model.data import Example, read_labelled_csv, split_holdout
 from stream_app.model.metrics import decide, score_predictions
 
@@ -51,6 +58,24 @@ class TrainConfig:
     max_minutes: float | None = None
     balance_classes: bool = False
     threads: int | None = None
+    # Model v3: the domain heads this model has (empty: one head for everything), or one head
+    # with the domain as a leading word when `domain_prefix`. `per_file_domain` maps a file stem
+    # (training or dev) to its domain; unmapped files are `social`.
+    heads: list[str] = field(default_factory=list)
+    # The classifier's learning rate over the encoder's: on a warm start the encoder needs small
+    # steps while the new heads (copies of one head) must move apart within one short run.
+    head_lr_multiplier: float = 1.0
+    domain_prefix: bool = False
+    per_file_domain: dict[str, str] = field(default_factory=dict)
+
+    def domain_of(self, source: str) -> str:
+        return self.per_file_domain.get(source.removesuffix("_holdout"), DEFAULT_DOMAIN)
+
+    def head_of(self, source: str) -> int:
+        return self.heads.index(self.domain_of(source)) if self.heads else 0
+
+    def text_of(self, example: Example) -> str:
+        return with_domain_prefix(self.domain_of(example.source), example.text) if self.domain_prefix else example.text
 
 
 def resolve_base_model(base: str) -> str:
@@ -131,13 +156,25 @@ def train(config: TrainConfig) -> dict[str, Any]:
         id2label=dict(enumerate(LABELS)),
         label2id={name: i for i, name in enumerate(LABELS)},
         attn_implementation="eager",
-    ).to(device)
+    )
+    if config.heads:
+        widen_to_heads(torch, model, config.heads)
+    model = model.to(device)
 
     train_set, dev_sets = load_splits(config)
-    weights = class_weights(train_set) if config.balance_classes else None
+    weights = domain_class_weights(train_set, config) if config.balance_classes else None
     batches_per_epoch = (len(train_set) + config.batch_size - 1) // config.batch_size
     total_steps = max(1, int(batches_per_epoch * config.epochs))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    head_params = list(model.classifier.parameters())
+    head_ids = {id(p) for p in head_params}
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": [p for p in model.parameters() if id(p) not in head_ids]},
+            {"params": head_params, "lr": config.learning_rate * config.head_lr_multiplier},
+        ],
+        lr=config.learning_rate,
+        weight_decay=0.01,
+    )
     warmup = max(1, int(total_steps * config.warmup_fraction))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -160,7 +197,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
             for stem, examples in dev_sets.items():
                 if not examples:
                     continue
-                probs = _predict(model, tokenizer, [e.text for e in examples], config.max_length, device)
+                texts = [config.text_of(e) for e in examples]
+                probs = _predict(model, tokenizer, texts, config.max_length, device, config.head_of(stem))
                 binary = examples[0].binary
                 gold = np.array([e.label for e in examples], dtype=np.int64)
                 ids = [0, 2] if binary else [0, 1, 2]
@@ -173,14 +211,15 @@ def train(config: TrainConfig) -> dict[str, Any]:
         task = progress.add_task("fine-tuning", total=total_steps)
         for step, batch in zip(range(1, total_steps + 1), batches(), strict=False):
             encoded = tokenizer(
-                [e.text for e in batch],
+                [config.text_of(e) for e in batch],
                 truncation=True,
                 max_length=config.max_length,
                 padding=True,
                 return_tensors="pt",
             ).to(device)
-            logits = model(**encoded).logits
-            loss = _mixed_loss(torch, logits, batch, device, weights)
+            logits = _row_heads(torch, model(**encoded).logits, [config.head_of(e.source) for e in batch], device)
+            row_weights = [weights[config.domain_of(e.source)] for e in batch] if weights else None
+            loss = _mixed_loss(torch, logits, batch, device, row_weights)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -225,6 +264,37 @@ def train(config: TrainConfig) -> dict[str, Any]:
     return summary
 
 
+def widen_to_heads(torch: Any, model: Any, heads: list[str]) -> None:
+    """One 3-way head per domain, each starting as a copy of the checkpoint's single head."""
+    old = model.classifier
+    new = torch.nn.Linear(old.in_features, len(LABELS) * len(heads))
+    with torch.no_grad():
+        new.weight.copy_(old.weight.repeat(len(heads), 1))
+        new.bias.copy_(old.bias.repeat(len(heads)))
+    model.classifier = new
+    model.num_labels = new.out_features
+    model.config.num_labels = new.out_features
+    model.config.id2label = {h * len(LABELS) + i: f"{head}/{label}" for h, head in enumerate(heads) for i, label in enumerate(LABELS)}
+    model.config.label2id = {name: i for i, name in model.config.id2label.items()}
+    model.config.domains = list(heads)
+
+
+def _row_heads(torch: Any, logits: Any, heads: list[int], device: Any) -> Any:
+    """Each row's own head's three logits (all rows use head 0 on a one-head model)."""
+    if logits.shape[1] == len(LABELS):
+        return logits
+    per_head = logits.view(logits.shape[0], -1, len(LABELS))
+    return per_head[torch.arange(logits.shape[0], device=device), torch.tensor(heads, device=device)]
+
+
+def domain_class_weights(examples: Sequence[Example], config: TrainConfig) -> dict[str, list[float]]:
+    """`class_weights` per domain: finance news is mostly neutral, airline complaints mostly negative."""
+    by_domain: dict[str, list[Example]] = {}
+    for example in examples:
+        by_domain.setdefault(config.domain_of(example.source), []).append(example)
+    return {domain: class_weights(rows) for domain, rows in by_domain.items()}
+
+
 def class_weights(examples: Sequence[Example]) -> list[float]:
     """Inverse-frequency weights over the three-class rows (binary rows carry no neutral)."""
     counts = np.bincount([e.label for e in examples if not e.binary], minlength=len(LABELS)).astype(float)
@@ -232,18 +302,23 @@ def class_weights(examples: Sequence[Example]) -> list[float]:
     return [float(w) for w in counts.sum() / (len(LABELS) * counts)]
 
 
-def _mixed_loss(torch: Any, logits: Any, batch: list[Example], device: Any, weights: list[float] | None = None) -> Any:
+def _mixed_loss(
+    torch: Any, logits: Any, batch: list[Example], device: Any, row_weights: list[list[float]] | None = None
+) -> Any:
+    """`row_weights`: each row's class weights (its domain's), or None for unweighted."""
     labels = torch.tensor([e.label for e in batch], device=device)
     binary = torch.tensor([e.binary for e in batch], device=device)
-    weight = torch.tensor(weights, device=device) if weights else None
-    three_way = torch.nn.functional.cross_entropy(logits, labels, weight=weight, reduction="none")
+    three_way = torch.nn.functional.cross_entropy(logits, labels, reduction="none")
+    if row_weights:
+        table = torch.tensor(row_weights, device=device)
+        three_way = three_way * table[torch.arange(len(batch), device=device), labels]
     polar_logits = logits[:, [0, 2]]
     polar_target = (labels == 2).long()
     two_way = torch.nn.functional.cross_entropy(polar_logits, polar_target, reduction="none")
     return torch.where(binary, two_way, three_way).mean()
 
 
-def _predict(model: Any, tokenizer: Any, texts: list[str], max_length: int, device: Any) -> Any:
+def _predict(model: Any, tokenizer: Any, texts: list[str], max_length: int, device: Any, head: int = 0) -> Any:
     import torch
 
     out = []
@@ -257,7 +332,9 @@ def _predict(model: Any, tokenizer: Any, texts: list[str], max_length: int, devi
             padding=True,
             return_tensors="pt",
         ).to(device)
-        out.append(torch.softmax(model(**encoded).logits.float(), dim=-1).cpu().numpy())
+        logits = model(**encoded).logits.float()
+        logits = logits.view(logits.shape[0], -1, len(LABELS))[:, head]
+        out.append(torch.softmax(logits, dim=-1).cpu().numpy())
     probs = np.concatenate(out)
     restored = np.empty_like(probs)
     restored[np.array(order)] = probs

@@ -16,6 +16,7 @@ from typing import Any
 import ahocorasick
 import yaml
 
+from stream_app.engine.types import DOMAINS
 from stream_app.errors import WatchListError
 
 CASHTAG = re.compile(r"(?<![\w$])\$([A-Za-z]{1,6}(?:\.[A-Za-z]{1,2})?)(?![\w])")
@@ -36,6 +37,7 @@ class WatchEntity:
     name: str
     aliases: tuple[str, ...]
     overrides: Mapping[str, Any] = field(default_factory=dict)
+    domain: str | None = None  # `finance` routes its posts to the finance head (pipeline/routing.py)
 
 
 @dataclass
@@ -60,6 +62,10 @@ class WatchList:
 
     def names(self) -> set[str]:
         return {e.name for e in self.entities}
+
+    def domains(self) -> dict[str, str]:
+        """Entity name -> its declared `domain:` (entries without one are left out)."""
+        return {e.name: e.domain for e in self.entities if e.domain}
 
 
 def _bad_watchlist(path: Path, problem: str) -> WatchListError:
@@ -87,7 +93,10 @@ def _entity(path: Path, index: int, item: object) -> WatchEntity:
     alerts = item.get("alerts") or {}
     if not isinstance(aliases, list) or not isinstance(alerts, dict):
         raise _bad_watchlist(path, f"watch-list entity {item['name']!r}: `aliases` must be a list, `alerts` a mapping")
-    return WatchEntity(str(item["name"]), tuple(str(a) for a in aliases), alerts)
+    domain = item.get("domain")
+    if domain is not None and domain not in DOMAINS:
+        raise _bad_watchlist(path, f"watch-list entity {item['name']!r}: `domain` must be one of {', '.join(DOMAINS)}")
+    return WatchEntity(str(item["name"]), tuple(str(a) for a in aliases), alerts, domain)
 
 
 def entity_words(entity: WatchEntity) -> frozenset[str]:
