@@ -35,9 +35,10 @@ def evaluate_cmd(
     from stream_app.alerting.evaluate import evaluate
     from stream_app.engine.calibration import Calibration
     from stream_app.settings import load_settings
+    from stream_app.wiring import detector_params
 
     floor = Calibration.load(score_with).label_floor if score_with is not None else 0.0
-    params = load_settings().detector_params(floor)
+    params = detector_params(load_settings(), floor)
     if manifest is None and (events.parent / "manifest.json").exists():
         manifest = events.parent / "manifest.json"
     report = evaluate(events, truth, params, manifest, score_with)

@@ -17,7 +17,7 @@ from rich.table import Table
 from stream_app.cli.dev import dev_app, run_demo
 from stream_app.cli.model import model_app
 from stream_app.cli_alerts import alerts_app
-from stream_app.errors import SentimentMonitorError
+from stream_app.errors import BadQuery, SentimentMonitorError
 from stream_app.ingest.preflight import check_kafka_access
 from stream_app.logs import setup_logging
 from stream_app.settings import Settings, load_settings
@@ -68,6 +68,20 @@ def worker() -> None:
     validate_local(config)  # the watch-list and the model directory, before Kafka, Redis and the model load
     check_kafka_access(config)
     run_worker(config)
+
+
+@app.command()
+def api() -> None:
+    """Run the API process: queries, alerts and the live page (SM_API_HOST, SM_API_PORT), apart from workers."""
+    from stream_app.wiring import run_api
+
+    config = settings()
+    setup_logging(config.log_level, config.log_json)
+    from stream_app.preflight import load_watchlist, require_redis
+
+    load_watchlist(config)
+    require_redis(config)
+    run_api(config)
 
 
 @app.command()
@@ -186,7 +200,7 @@ def counts(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per-minute counts per source, as stored in Redis."""
-    from exporters.queries import list_sources, source_minutes
+    from stream_app.pipeline.queries import source_minutes
     from stream_app.preflight import require_redis
     from stream_app.wiring import redis_store
 
@@ -197,7 +211,7 @@ def counts(
         store = redis_store(config)
         out: dict[str, list[dict[str, object]]] = {}
         try:
-            for name in [source] if source else await list_sources(store):
+            for name in [source] if source else await store.sources():
                 buckets = await source_minutes(store, name, minutes)
                 out[name] = [
                     {"minute": datetime.fromtimestamp(minute, UTC).isoformat(), **total.as_dict()}
@@ -229,7 +243,7 @@ def query(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Rolling sentiment for an entity, from the Redis aggregates."""
-    from exporters.queries import entity_series, entity_window
+    from stream_app.pipeline.queries import entity_series, entity_window
     from stream_app.preflight import require_redis
     from stream_app.wiring import redis_store
 
@@ -251,7 +265,7 @@ def query(
 
     try:
         data = asyncio.run(read())
-    except ValueError as exc:
+    except (ValueError, BadQuery) as exc:
         raise typer.BadParameter(str(exc)) from None
     if as_json:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -281,8 +295,8 @@ def demo(
 
 async def _resolve_entity(store: Any, config: Settings, entity: str) -> str:
     """The stored name `entity` means (case, watch-list aliases), else one line with the closest names."""
-    from exporters.queries import find_entity
     from stream_app.pipeline.lookup import alias_table
+    from stream_app.pipeline.queries import find_entity
     from stream_app.preflight import load_watchlist
 
     found = await find_entity(store, entity, alias_table(load_watchlist(config)))

@@ -25,7 +25,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from schemas.models import DeadLetter, ScoredEvent
 from stream_app.pipeline.counts import CountedRecord
-from stream_app.pipeline.process import CountsSink, Publisher
+from stream_app.pipeline.process import Publisher
+from stream_app.ports import AggregateWrites
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -69,9 +70,9 @@ async def retry_forever(
 
 
 class RetryingSink:
-    """A `CountsSink` whose reads and writes block and retry while Redis is unreachable."""
+    """The store's write side, whose reads and writes block and retry while Redis is unreachable."""
 
-    def __init__(self, inner: CountsSink, on_retry: Callable[[], None] | None = None) -> None:
+    def __init__(self, inner: AggregateWrites, on_retry: Callable[[], None] | None = None) -> None:
         self.inner = inner
         self.on_retry = on_retry
 
@@ -80,6 +81,9 @@ class RetryingSink:
 
     async def applied_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         return await retry_forever("redis offset read", lambda: self.inner.applied_offsets(partitions), self.on_retry)
+
+    async def resume_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return await retry_forever("redis fence read", lambda: self.inner.resume_offsets(partitions), self.on_retry)
 
 
 class RetryingPublisher:

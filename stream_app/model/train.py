@@ -167,14 +167,11 @@ def train(config: TrainConfig) -> dict[str, Any]:
     total_steps = max(1, int(batches_per_epoch * config.epochs))
     head_params = list(model.classifier.parameters())
     head_ids = {id(p) for p in head_params}
-    optimizer = torch.optim.AdamW(
-        [
+    groups: list[dict[str, Any]] = [
             {"params": [p for p in model.parameters() if id(p) not in head_ids]},
             {"params": head_params, "lr": config.learning_rate * config.head_lr_multiplier},
-        ],
-        lr=config.learning_rate,
-        weight_decay=0.01,
-    )
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=0.01)
     warmup = max(1, int(total_steps * config.warmup_fraction))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -274,7 +271,9 @@ def widen_to_heads(torch: Any, model: Any, heads: list[str]) -> None:
     model.classifier = new
     model.num_labels = new.out_features
     model.config.num_labels = new.out_features
-    model.config.id2label = {h * len(LABELS) + i: f"{head}/{label}" for h, head in enumerate(heads) for i, label in enumerate(LABELS)}
+    model.config.id2label = {
+        h * len(LABELS) + i: f"{head}/{label}" for h, head in enumerate(heads) for i, label in enumerate(LABELS)
+    }
     model.config.label2id = {name: i for i, name in model.config.id2label.items()}
     model.config.domains = list(heads)
 

@@ -1,10 +1,12 @@
-"""Per-source, per-minute sentiment counts, split by the Kafka partition that produced them.
+"""Per-minute sentiment counts, the offset fence that keeps them exact, and the batch oracle.
 
-Why split by partition: at any moment one worker owns a partition, so the partial count
-for (bucket, partition) has a single writer. That writer can store it as an absolute
-value together with the partition's last applied offset, in one Redis transaction.
-A replayed record (offset <= applied) is skipped, so redelivery never counts twice.
-Readers sum the partials of a bucket.
+A record is counted once: each store shard remembers, per Kafka partition, the last offset it
+applied (`PartitionState`), and a batch's changes are applied together with the new fence in
+one atomic step, only if the fence still reads what the writer last saw (docs/design.md). A
+replayed record (offset <= applied) is skipped, so redelivery never counts twice.
+
+Scores are summed as integer micro-units (`SCORE_SCALE`): integer sums do not depend on the
+order records arrive in, so a streaming fold, a rebuild and the oracle agree to the last digit.
 """
 
 from __future__ import annotations
@@ -15,13 +17,28 @@ from dataclasses import dataclass, field
 
 from stream_app.engine.types import LABELS
 
+SCORE_SCALE = 1_000_000
+
+
+def score_units(score: float) -> int:
+    """A score in [-1, 1] as integer micro-units: what every sum is kept in."""
+    return round(score * SCORE_SCALE)
+
 
 @dataclass(slots=True)
 class Counts:
     negative: int = 0
     neutral: int = 0
     positive: int = 0
-    score_sum: float = 0.0
+    score_micro: int = 0  # the sum of scores, in micro-units (`score_units`)
+
+    @classmethod
+    def of(cls, negative: int, neutral: int, positive: int, score_sum: float) -> Counts:
+        return cls(negative, neutral, positive, score_units(score_sum))
+
+    @property
+    def score_sum(self) -> float:
+        return self.score_micro / SCORE_SCALE
 
     @property
     def volume(self) -> int:
@@ -39,26 +56,35 @@ class Counts:
         if label not in LABELS:
             raise ValueError(f"unknown label {label!r}")
         setattr(self, label, getattr(self, label) + 1)
-        self.score_sum += score
+        self.score_micro += score_units(score)
 
     def merge(self, other: Counts) -> Counts:
         return Counts(
             self.negative + other.negative,
             self.neutral + other.neutral,
             self.positive + other.positive,
-            self.score_sum + other.score_sum,
+            self.score_micro + other.score_micro,
+        )
+
+    def minus(self, other: Counts) -> Counts:
+        return Counts(
+            self.negative - other.negative,
+            self.neutral - other.neutral,
+            self.positive - other.positive,
+            self.score_micro - other.score_micro,
         )
 
     def encode(self) -> str:
-        return f"{self.negative},{self.neutral},{self.positive},{self.score_sum!r}"
+        """`negative,neutral,positive,score_micro`: four integers (the store's value format)."""
+        return f"{self.negative},{self.neutral},{self.positive},{self.score_micro}"
 
     @classmethod
     def decode(cls, raw: str | bytes | None) -> Counts:
         if not raw:
             return cls()
         text = raw.decode() if isinstance(raw, bytes) else raw
-        neg, neu, pos, total = text.split(",")
-        return cls(int(neg), int(neu), int(pos), float(total))
+        neg, neu, pos, micro = text.split(",")
+        return cls(int(neg), int(neu), int(pos), int(micro))
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -85,17 +111,43 @@ class CountedRecord:
     score: float
 
 
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
 def minute_of(ts: float) -> int:
-    return int(ts // 60) * 60
+    """The start (epoch seconds) of the minute `ts` falls in: the one place minutes are rounded."""
+    return int(ts // MINUTE) * MINUTE
+
+
+def hour_of(ts: float) -> int:
+    return int(ts // HOUR) * HOUR
+
+
+def day_of(ts: float) -> int:
+    return int(ts // DAY) * DAY
 
 
 @dataclass(frozen=True, slots=True)
 class PartitionState:
-    """What Redis remembers per partition, written atomically with its partials."""
+    """What a store shard remembers per partition, written atomically with its counts: the last
+    offset applied, the newest event time seen (the lateness rule's watermark), how many records
+    were late, and (wall clock) when it last advanced, which tells idle partitions apart."""
 
     offset: int = -1
     watermark: float = 0.0
     late: int = 0
+    updated: float = 0.0
+
+    def encode(self) -> str:
+        return f"{self.offset},{self.watermark!r},{self.late},{self.updated!r}"
+
+    @classmethod
+    def decode(cls, raw: str | bytes | None) -> PartitionState:
+        if not raw:
+            return cls()
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        offset, watermark, late, updated = text.split(",")
+        return cls(int(offset), float(watermark), int(late), float(updated))
 
 
 @dataclass
@@ -139,7 +191,7 @@ def deltas_by_partition(
             for key in record.keys:
                 buckets.setdefault((key, minute), Counts()).add(record.label, record.score)
         if offset != state.offset:
-            out[tp] = PartitionDelta(PartitionState(offset, watermark, late), buckets, fresh)
+            out[tp] = PartitionDelta(PartitionState(offset, watermark, late, state.updated), buckets, fresh)
     return out
 
 

@@ -8,6 +8,17 @@ from collections.abc import Iterable, Mapping
 
 from stream_app.pipeline.counts import Counts, minute_of
 
+# The windows the store keeps a leaderboard for (`/top`, the live page's busiest entities).
+LEADERBOARD_WINDOWS_MIN: tuple[int, ...] = (5, 15, 60, 360, 1440)
+# /top and rankings leave out entities with fewer posts than this over the window: one angry
+# post is a negative share of 1.0, which says nothing. The store ranks by share from here up.
+TOP_MIN_VOLUME = 10
+
+def leaderboard_windows_message(kept: tuple[int, ...], asked: int) -> str:
+    shown = ", ".join(f"{w}m" if w < 60 else f"{w // 60}h" for w in kept)
+    return f"the leaderboard keeps the windows {shown}; a {asked}-minute window is not one of them"
+
+
 _DURATION = re.compile(r"^(\d+)([mhd])$")
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
 

@@ -75,5 +75,5 @@ def test_streaming_counts_equal_batch_recomputation(case):
 
 @given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.floats(-1e6, 1e6, allow_nan=False))
 def test_counts_encoding_round_trips(neg, neu, pos, total):
-    counts = Counts(neg, neu, pos, total)
+    counts = Counts.of(neg, neu, pos, total)
     assert Counts.decode(counts.encode()) == counts
