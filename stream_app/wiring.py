@@ -300,3 +300,28 @@ def run_api(settings: Settings) -> None:
         await serve_api(settings, stop)
 
     asyncio.run(main())
+
+
+async def rebuild_aggregates(
+    settings: Settings, progress: Callable[[int, int], None] | None = None, batch_size: int = 500
+) -> tuple[int, int]:
+    """Recompute the aggregates from the scored-events (and dead-letters) topics through the
+    store's write path (`stream_app.pipeline.rebuild`). Returns (records read, records applied)."""
+    from stream_app.ingest.kafka_admin import read_all
+    from stream_app.pipeline.rebuild import batches, by_origin, counted_record, dead_record
+
+    read = [r for r in map(counted_record, read_all(settings, settings.topic_scored)) if r is not None]
+    read += [dead_record(d) for d in read_all(settings, settings.topic_dead_letter)]
+    partitions = by_origin(read)
+    total = sum(len(records) for records in partitions.values())
+    store = redis_store(settings)
+    applied = done = 0
+    try:
+        for batch in batches(partitions, batch_size):
+            applied += await store.apply(batch)
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
+    finally:
+        await store.close()
+    return len(read), applied

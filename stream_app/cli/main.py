@@ -29,6 +29,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(dev_app, name="dev")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(topics_app, name="topics")
+aggregates_app = typer.Typer(help="The Redis aggregates.", no_args_is_help=True)
+app.add_typer(aggregates_app, name="aggregates")
 app.add_typer(schemas_app, name="schemas")
 console = Console()
 _state = {"debug": False}
@@ -93,6 +95,28 @@ def check(
 
     if not print_results(console, run_checks(timeout)):
         raise typer.Exit(1)
+
+
+@aggregates_app.command("rebuild")
+def aggregates_rebuild(
+    batch: Annotated[int, typer.Option(help="Records per write, per input partition")] = 500,
+) -> None:
+    """Recompute the aggregates from the scored-events topic into the store (upgrade, disaster recovery).
+
+    Safe while workers run and safe to repeat: the store's fences skip what it already holds."""
+    from rich.progress import Progress
+
+    from stream_app.preflight import require_redis
+    from stream_app.wiring import rebuild_aggregates
+
+    config = settings()
+    require_redis(config)
+    with Progress(console=console) as bar:
+        task = bar.add_task("rebuilding", total=None)
+        read, applied = asyncio.run(
+            rebuild_aggregates(config, lambda done, total: bar.update(task, completed=done, total=total), batch)
+        )
+    console.print(f"read {read} records from {config.topic_scored} and {config.topic_dead_letter}; {applied} were new")
 
 
 @topics_app.command("create")
