@@ -26,20 +26,14 @@ from exporters.redis.reads import StoreReads
 from stream_app.errors import StoreMismatch, StoreRegressed
 from stream_app.pipeline.counts import (
     DAY,
-    HOUR,
     CountedRecord,
     Counts,
     PartitionState,
-    day_of,
     deltas_by_partition,
     hour_of,
 )
 from stream_app.pipeline.keys import (
-    ENTITY,
     RedisKeys,
-    escape,
-    hour_field,
-    minute_field,
     parse_aggregate_key,
     parse_partition_field,
     partition_field,
@@ -270,48 +264,24 @@ class RedisAggregateStore(StoreReads):
         args: list[Any] = [
             int(now // 60) * 60,
             TOP_MIN_VOLUME,
-            self.keys.minutes_prefix(shard) + ENTITY,
-            self.keys.hours_prefix(shard) + ENTITY,
+            self.keys.minutes_prefix(shard),
+            self.keys.hours_prefix(shard),
+            int(now),
+            self.minute_retention_s,
+            self.retention_s,
             len(call.parts),
         ]
         for name, expected, state in call.parts:
             args += [name, expected, state.encode()]
         args.append(len(self.windows_min))
         args += [window * 60 for window in self.windows_min]
-        index: dict[str, int] = {}
-
-        def slot(key: str) -> int:
-            if key not in index:
-                keys.append(key)
-                index[key] = len(keys)
-            return index[key]
-
-        changes: list[Any] = []
+        groups: dict[str, list[str]] = defaultdict(list)
         for (key, minute), added in call.changes.items():
-            hour, day = hour_of(minute), day_of(minute)
-            hour_expires = day + DAY + self.retention_s
-            if hour_expires <= now:
-                continue  # older than the retention: it would expire on arrival
-            minute_expires = hour + HOUR + self.minute_retention_s
-            minute_slot = slot(self.keys.minutes(key, hour)) if minute_expires > now else 0
+            groups[key].append(f"{minute},{added.encode()}")
+        args.append(len(groups))
+        for key, changes in groups.items():
             entity, source = parse_aggregate_key(key)
-            ranked = escape(entity) if entity is not None and source is None else ""
-            changes += [
-                minute_slot,
-                slot(self.keys.hours(key, day)),
-                minute_field(minute),
-                hour_field(hour),
-                ranked,
-                minute,
-                added.negative,
-                added.neutral,
-                added.positive,
-                added.score_micro,
-                minute_expires,
-                hour_expires,
-            ]
-        args.append(len(changes) // 12)
-        args += changes
+            args += [key, "1" if entity is not None and source is None else "", len(changes), *changes]
         return keys, args
 
     async def _script(self) -> str:

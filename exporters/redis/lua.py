@@ -19,16 +19,18 @@ the batch's changes to every window whose span holds their minute. A late record
 that already left a window is in the buckets but not in that window, which is what the window
 means. Entities whose window volume drops to zero leave the leaderboard.
 
-Arguments (all built by exporters/redis/aggregates.py from stream_app/pipeline/keys.py):
+Arguments (built by exporters/redis/aggregates.py; the key prefixes come from
+stream_app/pipeline/keys.py, which owns the formats: `{minutes prefix}{aggregate}:{hour}` and
+`{hours prefix}{aggregate}:{day}`, all in the shard's one hash slot):
   KEYS[1] fence hash, KEYS[2] window-state hash, then 3 keys per window (totals, by volume,
-  by share), then the data keys the changes name by index.
-  ARGV: now_minute, share_min_volume, entity_minute_key_prefix, entity_hour_key_prefix,
-        n_parts, (field, expected_offset, new_state) * n_parts,
+  by share).
+  ARGV: now_minute, share_min_volume, minute_prefix, hour_prefix, now, minute_retention_s,
+        retention_s, n_parts, (field, expected_offset, new_state) * n_parts,
         n_windows, window_seconds * n_windows,
-        n_changes, (minute_key_index, hour_key_index, minute_field, hour_field, entity, minute,
-                    negative, neutral, positive, score_micro, minute_expire_at, hour_expire_at) * n
-  A change with minute_key_index 0 writes only its hour (its minute is past minute retention);
-  entity is "" for source aggregates and per-source entity aggregates (not ranked).
+        n_groups, (aggregate, ranked, n, "minute,negative,neutral,positive,score_micro" * n) * n_groups
+  ranked is "1" for `ent:{entity}` aggregates (the leaderboards' members are those keys) and ""
+  for source and per-source aggregates. A minute past the minute retention updates only its hour; one past the retention
+  nothing (it would expire on arrival).
 """
 
 from __future__ import annotations
@@ -68,10 +70,12 @@ end
 
 local fence_key, wstate_key = KEYS[1], KEYS[2]
 local now_minute = tonumber(ARGV[1])
+local unpack = unpack or table.unpack
 local share_min = tonumber(ARGV[2])
 local minute_prefix, hour_prefix = ARGV[3], ARGV[4]
+local now, minute_retention, retention = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local RESET_MARGIN = 600
-local i = 5
+local i = 8
 local nparts = tonumber(ARGV[i]); i = i + 1
 local parts, seen = {}, {}
 local all_expected, all_done = true, true
@@ -142,29 +146,66 @@ for w = 1, nwin do
   wins[w] = {s, hkey, vkey, skey}
 end
 
-local nchanges = tonumber(ARGV[i]); i = i + 1
-for c = 1, nchanges do
-  local mk, hk = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  local mfield, hfield, ent, minute = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5])
-  local n, u, p, m = tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7]), tonumber(ARGV[i + 8]), tonumber(ARGV[i + 9])
-  local mexp, hexp = ARGV[i + 10], ARGV[i + 11]
-  i = i + 12
-  if mk > 0 then
-    local a, b, cc, d = parse(redis.call('HGET', KEYS[mk], mfield))
-    redis.call('HSET', KEYS[mk], mfield, fmt(a + n, b + u, cc + p, d + m))
-    redis.call('EXPIREAT', KEYS[mk], mexp, 'NX')
+-- Changes, grouped by aggregate: each hash is read and written once per call, however many of its
+-- minutes the batch touches (a replay or a rebuild touches many).
+local function add_fields(key, adds, expire_at)
+  local fields, order = {}, {}
+  for field, d in pairs(adds) do
+    order[#order + 1] = field
   end
-  local a, b, cc, d = parse(redis.call('HGET', KEYS[hk], hfield))
-  redis.call('HSET', KEYS[hk], hfield, fmt(a + n, b + u, cc + p, d + m))
-  redis.call('EXPIREAT', KEYS[hk], hexp, 'NX')
-  if ent ~= '' then
-    for w = 1, nwin do
-      local win = wins[w]
-      if minute > win[1] then
-        local x, y, z, q = parse(redis.call('HGET', win[2], ent))
-        rank(win[2], win[3], win[4], ent, x + n, y + u, z + p, q + m, share_min)
+  local current = redis.call('HMGET', key, unpack(order))
+  local args = {}
+  for j = 1, #order do
+    local d = adds[order[j]]
+    local a, b, c, e = parse(current[j])
+    args[#args + 1] = order[j]
+    args[#args + 1] = fmt(a + d[1], b + d[2], c + d[3], e + d[4])
+  end
+  redis.call('HSET', key, unpack(args))
+  redis.call('EXPIREAT', key, expire_at, 'NX')
+end
+local function accumulate(t, k, n, u, p, m)
+  local d = t[k]
+  if d then d[1], d[2], d[3], d[4] = d[1] + n, d[2] + u, d[3] + p, d[4] + m
+  else t[k] = {n, u, p, m} end
+end
+
+local ngroups = tonumber(ARGV[i]); i = i + 1
+for g = 1, ngroups do
+  local agg, ranked, n_minutes = ARGV[i], ARGV[i + 1] == '1', tonumber(ARGV[i + 2])
+  i = i + 3
+  local by_hour, by_day, by_window = {}, {}, {}
+  for c = 1, n_minutes do
+    local mm, n, u, p, m = string.match(ARGV[i], '^(%d+),(-?%d+),(-?%d+),(-?%d+),(-?%d+)$')
+    i = i + 1
+    local minute = tonumber(mm)
+    n, u, p, m = tonumber(n), tonumber(u), tonumber(p), tonumber(m)
+    local hour = minute - (minute % 3600)
+    local day = minute - (minute % 86400)
+    if day + 86400 + retention > now then
+      if hour + 3600 + minute_retention > now then
+        by_hour[hour] = by_hour[hour] or {}
+        accumulate(by_hour[hour], tostring((minute % 3600) / 60), n, u, p, m)
+      end
+      by_day[day] = by_day[day] or {}
+      accumulate(by_day[day], tostring((hour % 86400) / 3600), n, u, p, m)
+      if ranked then
+        for w = 1, nwin do
+          if minute > wins[w][1] then accumulate(by_window, w, n, u, p, m) end
+        end
       end
     end
+  end
+  for hour, adds in pairs(by_hour) do
+    add_fields(minute_prefix .. agg .. ':' .. hour, adds, hour + 3600 + minute_retention)
+  end
+  for day, adds in pairs(by_day) do
+    add_fields(hour_prefix .. agg .. ':' .. day, adds, day + 86400 + retention)
+  end
+  for w, d in pairs(by_window) do
+    local win = wins[w]
+    local x, y, z, q = parse(redis.call('HGET', win[2], agg))
+    rank(win[2], win[3], win[4], agg, x + d[1], y + d[2], z + d[3], q + d[4], share_min)
   end
 end
 for p = 1, nparts do

@@ -14,7 +14,7 @@ from typing import Any
 from exporters.redis.connection import Client
 from stream_app.errors import BadQuery
 from stream_app.pipeline.counts import HOUR, Counts, PartitionState, day_of, hour_of, minute_of
-from stream_app.pipeline.keys import RedisKeys, minute_field, parse_partition_field, unescape
+from stream_app.pipeline.keys import RedisKeys, entity_of, minute_field, parse_partition_field
 from stream_app.pipeline.lookup import fold
 from stream_app.pipeline.windows import leaderboard_windows_message
 from stream_app.ports import Leaderboard, PartitionProgress, Ranked
@@ -94,7 +94,7 @@ class StoreReads:
             return await self._rows(totals, members)
         if min_volume < 10:  # the share ranking starts at TOP_MIN_VOLUME: rank the rest here
             everything = await self.client.hgetall(totals)
-            rows = [Ranked(unescape(_text(k)), Counts.decode(v)) for k, v in everything.items()]
+            rows = [Ranked(_entity(k), Counts.decode(v)) for k, v in everything.items()]
             return [r for r in rows if r.counts.volume >= max(min_volume, 1)]
         out: list[Ranked] = []
         start = 0
@@ -110,7 +110,7 @@ class StoreReads:
         if not members:
             return []
         values = await self.client.hmget(totals, members)
-        return [Ranked(unescape(_text(m)), Counts.decode(v)) for m, v in zip(members, values, strict=True) if v]
+        return [Ranked(_entity(m), Counts.decode(v)) for m, v in zip(members, values, strict=True) if v]
 
     async def entities(self, after: str | None, limit: int) -> list[str]:
         """One page of entity names in name order, after `after`."""
@@ -143,7 +143,7 @@ class StoreReads:
             for shard in range(self.keys.shards):
                 reads.hkeys(self.keys.window(shard, window_min)[0])
             rows = await reads.execute()
-        return sorted(unescape(_text(name)) for row in rows for name in row)
+        return sorted(_entity(member) for row in rows for member in row)
 
     async def sources(self) -> list[str]:
         return sorted(_text(s) for s in await self.client.smembers(self.keys.sources()))
@@ -168,6 +168,14 @@ class StoreReads:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+def _entity(member: Any) -> str:
+    """A leaderboard member is its entity's aggregate key (`ent:{escaped entity}`)."""
+    entity = entity_of(_text(member))
+    if entity is None:
+        raise ValueError(f"not an entity aggregate in a leaderboard: {member!r}")
+    return entity
 
 
 def _text(value: Any) -> str:

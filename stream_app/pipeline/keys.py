@@ -13,8 +13,8 @@ Redis keys put the deployment's prefix in front:
   {prefix}:{sNN}:m:{aggregate}:{hour}       hash  minute of the hour "0".."59" -> Counts.encode()
   {prefix}:{sNN}:h:{aggregate}:{day}        hash  hour of the day "0".."23" -> Counts.encode()
   {prefix}:{sNN}:wstate                     hash  window minutes -> the newest minute no longer in it
-  {prefix}:{sNN}:w:{minutes}                hash  escaped entity -> its window totals
-  {prefix}:{sNN}:wv:{minutes} / ws:{minutes} zset  escaped entity by window volume / negative share
+  {prefix}:{sNN}:w:{minutes}                hash  `ent:{entity}` aggregate key -> its window totals
+  {prefix}:{sNN}:wv:{minutes} / ws:{minutes} zset  `ent:{entity}` keys by window volume / negative share
   {prefix}:{sNN}:es:{entity}                set   the sources an entity was seen on
   {prefix}:{sNN}:posts:{entity}             zset  post samples for alert explanations
   {prefix}:{idx}:names                      zset  every entity, all scores 0 (pages in name order)
