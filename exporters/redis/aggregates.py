@@ -33,6 +33,8 @@ from stream_app.pipeline.counts import (
     hour_of,
 )
 from stream_app.pipeline.keys import (
+    ENTITY,
+    ENTITY_SOURCE,
     RedisKeys,
     parse_aggregate_key,
     parse_partition_field,
@@ -83,7 +85,8 @@ class RedisAggregateStore(StoreReads):
         self._fences: dict[int, dict[TP, PartitionState]] = defaultdict(dict)
         self._sha: str | None = None
         self._checked = False
-        self._indexed: set[tuple[str, int]] = set()  # (name or source marker, hour) written this hour
+        self._indexed_hour = 0  # the index is written once an hour per key, by each process
+        self._indexed_keys: set[str] = set()
 
     # -- the write path ---------------------------------------------------------------------
 
@@ -161,6 +164,7 @@ class RedisAggregateStore(StoreReads):
         now = self.clock()
         calls: list[ShardCall] = []
         fresh = late = 0
+        shard_cache: dict[str, int] = {}
         for states, shards in groups.items():
             applied = dict(zip(partitions, states, strict=True))
             deltas = deltas_by_partition(records, applied, self.allowed_lateness_s)
@@ -180,10 +184,12 @@ class RedisAggregateStore(StoreReads):
             }
             for delta in deltas.values():
                 for (key, minute), added in delta.buckets.items():
-                    call = by_shard.get(self.keys.shard(key))
+                    if key not in shard_cache:
+                        shard_cache[key] = self.keys.shard(key)
+                    call = by_shard.get(shard_cache[key])
                     if call is not None:
-                        slot = call.changes.setdefault((key, minute), Counts())
-                        call.changes[(key, minute)] = slot.merge(added)
+                        held = call.changes.get((key, minute))
+                        call.changes[(key, minute)] = added if held is None else held.merge(added)
             calls.extend(by_shard.values())
         return Plan(calls, fresh, late)
 
@@ -192,22 +198,23 @@ class RedisAggregateStore(StoreReads):
         name with data), once an hour per name from this process (so an index shard that lost
         writes heals within the hour)."""
         hour = hour_of(self.clock())
+        if hour != self._indexed_hour:
+            self._indexed_hour, self._indexed_keys = hour, set()
+        fresh = {key for call in calls for key, _ in call.changes} - self._indexed_keys
+        if not fresh:
+            return
         names: set[str] = set()
         sources: set[str] = set()
         pairs: set[tuple[str, str]] = set()
-        for call in calls:
-            for key, _ in call.changes:
-                entity, source = parse_aggregate_key(key)
-                if entity is not None and source is not None:
-                    pairs.add((entity, source))
-                elif entity is not None:
-                    names.add(entity)
-                elif source is not None:
-                    sources.add(source)
+        for key in fresh:
+            entity, source = parse_aggregate_key(key)
+            if entity is not None and source is not None:
+                pairs.add((entity, source))
+            elif entity is not None:
+                names.add(entity)
+            elif source is not None:
+                sources.add(source)
         todo = [("n", n) for n in names] + [("s", s) for s in sources] + [("p", f"{e}\x00{s}") for e, s in pairs]
-        todo = [item for item in todo if (f"{item[0]}:{item[1]}", hour) not in self._indexed]
-        if not todo:
-            return
         async with self.client.pipeline(transaction=False) as pipe:
             for kind, value in todo:
                 if kind == "n":
@@ -221,8 +228,7 @@ class RedisAggregateStore(StoreReads):
                     pipe.sadd(self.keys.entity_sources(entity), source)
                     pipe.expire(self.keys.entity_sources(entity), self.retention_s)
             await pipe.execute()
-        self._indexed = {item for item in self._indexed if item[1] == hour}
-        self._indexed.update((f"{kind}:{value}", hour) for kind, value in todo)
+        self._indexed_keys |= fresh
 
     async def _run(self, calls: list[ShardCall], now: float | None = None) -> bool:
         """Send every shard's call in one pipeline. True when all applied; False when some
@@ -279,9 +285,9 @@ class RedisAggregateStore(StoreReads):
         for (key, minute), added in call.changes.items():
             groups[key].append(f"{minute},{added.encode()}")
         args.append(len(groups))
-        for key, changes in groups.items():
-            entity, source = parse_aggregate_key(key)
-            args += [key, "1" if entity is not None and source is None else "", len(changes), *changes]
+        for key, changes in groups.items():  # one packed argument per aggregate: cheap to send and parse
+            ranked = key.startswith(ENTITY) and ENTITY_SOURCE not in key  # `ent:{entity}`, not per source
+            args += [key, "1" if ranked else "", ";".join(changes)]
         return keys, args
 
     async def _script(self) -> str:

@@ -27,7 +27,7 @@ stream_app/pipeline/keys.py, which owns the formats: `{minutes prefix}{aggregate
   ARGV: now_minute, share_min_volume, minute_prefix, hour_prefix, now, minute_retention_s,
         retention_s, n_parts, (field, expected_offset, new_state) * n_parts,
         n_windows, window_seconds * n_windows,
-        n_groups, (aggregate, ranked, n, "minute,negative,neutral,positive,score_micro" * n) * n_groups
+        n_groups, (aggregate, ranked, "minute,negative,neutral,positive,score_micro;...") * n_groups
   ranked is "1" for `ent:{entity}` aggregates (the leaderboards' members are those keys) and ""
   for source and per-source aggregates. A minute past the minute retention updates only its hour; one past the retention
   nothing (it would expire on arrival).
@@ -172,12 +172,10 @@ end
 
 local ngroups = tonumber(ARGV[i]); i = i + 1
 for g = 1, ngroups do
-  local agg, ranked, n_minutes = ARGV[i], ARGV[i + 1] == '1', tonumber(ARGV[i + 2])
+  local agg, ranked, packed = ARGV[i], ARGV[i + 1] == '1', ARGV[i + 2]
   i = i + 3
   local by_hour, by_day, by_window = {}, {}, {}
-  for c = 1, n_minutes do
-    local mm, n, u, p, m = string.match(ARGV[i], '^(%d+),(-?%d+),(-?%d+),(-?%d+),(-?%d+)$')
-    i = i + 1
+  for mm, n, u, p, m in string.gmatch(packed, '(%d+),(-?%d+),(-?%d+),(-?%d+),(-?%d+)') do
     local minute = tonumber(mm)
     n, u, p, m = tonumber(n), tonumber(u), tonumber(p), tonumber(m)
     local hour = minute - (minute % 3600)

@@ -11,9 +11,11 @@ order records arrive in, so a streaming fold, a rebuild and the oracle agree to 
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from stream_app.engine.types import LABELS
 
@@ -97,10 +99,10 @@ class Counts:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class CountedRecord:
+class CountedRecord(NamedTuple):
     """The part of a scored record the counters need. `keys` are the aggregates it feeds,
-    e.g. ``src:x``, ``ent:Tesla`` and ``ent:Tesla|src:x``."""
+    e.g. ``src:x``, ``ent:Tesla`` and ``ent:Tesla|src:x``. A named tuple: millions are built
+    per minute on a busy worker and in a rebuild, and a tuple is the cheapest immutable record."""
 
     topic: str
     partition: int
@@ -174,25 +176,46 @@ def deltas_by_partition(
     for tp, items in by_partition.items():
         state = applied.get(tp, PartitionState())
         offset, watermark, late = state.offset, state.watermark, state.late
-        buckets: dict[tuple[str, int], Counts] = {}
+        # minute -> key -> [negative, neutral, positive, score_micro]: the hot loop, kept to plain
+        # dicts and lists (a record's keys share its minute, so no tuple is built per key)
+        sums: dict[int, dict[str, list[int]]] = {}
         fresh = 0
-        for record in sorted(items, key=lambda r: r.offset):
-            if record.offset <= offset:
+        ordered = all(a.offset < b.offset for a, b in itertools.pairwise(items))
+        columns = _LABEL_COLUMN
+        for _, _, record_offset, keys, event_ts, label, score in items if ordered else sorted(items, key=_offset):
+            if record_offset <= offset:
                 continue
-            offset = record.offset
+            offset = record_offset
             fresh += 1
-            if not record.keys:  # e.g. a dead letter: it only advances the offset
+            if not keys:  # e.g. a dead letter: it only advances the offset
                 continue
-            if record.event_ts < watermark - allowed_lateness_s:
+            if event_ts < watermark - allowed_lateness_s:
                 late += 1
                 continue
-            watermark = max(watermark, record.event_ts)
-            minute = minute_of(record.event_ts)
-            for key in record.keys:
-                buckets.setdefault((key, minute), Counts()).add(record.label, record.score)
+            if event_ts > watermark:
+                watermark = event_ts
+            minute = int(event_ts // MINUTE) * MINUTE  # minute_of, inlined: this loop runs per record
+            column, micro = columns[label], round(score * SCORE_SCALE)
+            rows = sums.get(minute)
+            if rows is None:
+                rows = sums[minute] = {}
+            for key in keys:
+                row = rows.get(key)
+                if row is None:
+                    row = rows[key] = [0, 0, 0, 0]
+                row[column] += 1
+                row[3] += micro
         if offset != state.offset:
+            buckets = {(key, minute): Counts(*row) for minute, rows in sums.items() for key, row in rows.items()}
             out[tp] = PartitionDelta(PartitionState(offset, watermark, late, state.updated), buckets, fresh)
     return out
+
+
+_LABEL_COLUMN = {label: index for index, label in enumerate(LABELS)}
+
+
+def _offset(record: CountedRecord) -> int:
+    return record.offset
 
 
 def recompute(

@@ -136,9 +136,9 @@ def parse_partition_field(field: str) -> tuple[str, int]:
 
 def shard_of(aggregate: str, shards: int) -> int:
     """The virtual shard of an aggregate key: by entity for `ent:` keys (so `ent:X` and every
-    `ent:X|src:S` share one), by source for `src:` keys. CRC-32: stable across processes."""
-    entity, source = parse_aggregate_key(aggregate)
-    basis = f"{ENTITY}{escape(entity)}" if entity is not None else f"{SOURCE}{escape(source or '')}"
+    `ent:X|src:S` share one: the part before `|src:`, which escaping keeps unambiguous), by
+    source for `src:` keys. CRC-32 of the (escaped) key text: stable across processes."""
+    basis = aggregate.partition(ENTITY_SOURCE)[0] if aggregate.startswith(ENTITY) else aggregate
     return zlib.crc32(basis.encode("utf-8", "surrogatepass")) % shards
 
 

@@ -49,14 +49,17 @@ def sum_buckets(buckets: Mapping[int, Counts], first: int, last: int) -> Counts:
 
 
 def series(buckets: Mapping[int, Counts], first: int, last: int, step_min: int) -> list[tuple[int, Counts]]:
-    """Consecutive windows of `step_min` minutes from `first`, each summed from its buckets."""
-    out = []
-    start = first
-    while start <= last:
-        end = min(last, start + 60 * (step_min - 1))
-        out.append((start, sum_buckets(buckets, start, end)))
-        start = end + 60
-    return out
+    """Consecutive windows of `step_min` minutes from `first`, each summed from its buckets
+    (minute or hour buckets, keyed by their start). One pass over the buckets: a day at 1-minute
+    steps is 1,440 windows, and summing each from all the buckets would be quadratic."""
+    step = 60 * step_min
+    starts = list(range(first, last + 1, step))
+    totals = [Counts() for _ in starts]
+    for minute, counts in buckets.items():
+        if first <= minute <= last:
+            index = (minute - first) // step
+            totals[index] = totals[index].merge(counts)
+    return list(zip(starts, totals, strict=True))
 
 
 class EntityAdmission:
