@@ -120,9 +120,21 @@ class AlertService:
     _last_resend: float = field(default_factory=time.monotonic)
     _states: dict[str, EntityState] | None = None  # the leader's working copy
     _ticks: int = 0
+    _detectors: dict[DetectorParams, SpikeDetector] = field(default_factory=dict)
+    _keys: dict[str, str] = field(default_factory=dict)
 
     def detector_for(self, entity: str) -> SpikeDetector:
-        return SpikeDetector(self.overrides.get(entity, self.params))
+        params = self.overrides.get(entity, self.params)
+        detector = self._detectors.get(params)
+        if detector is None:
+            detector = self._detectors[params] = SpikeDetector(params)
+        return detector
+
+    def _key(self, entity: str) -> str:
+        key = self._keys.get(entity)
+        if key is None:
+            key = self._keys[entity] = entity_key(entity)
+        return key
 
     async def entities(self) -> list[str]:
         """The watch-list and every entity with posts in the last day (the store's 24 h leaderboard)."""
@@ -158,6 +170,7 @@ class AlertService:
             return []
         for entity in gone:
             del states[entity]
+            self._keys.pop(entity, None)
         return await self._flush_outbox()
 
     async def _working_states(self, entities: list[str]) -> dict[str, EntityState]:
@@ -187,9 +200,10 @@ class AlertService:
         the others (new, or a new leader replaying) read their own range, a day at a time."""
         out: list[tuple[str, Transition]] = []
         current = [e for e in entities if states[e].last_minute == closed - MINUTE]
-        counts = await self.counts.minute_of_many([entity_key(e) for e in current], closed)
-        for index, entity in enumerate(current):
-            found = counts.get(entity_key(entity), Counts())
+        keys = [self._key(e) for e in current]
+        counts = await self.counts.minute_of_many(keys, closed)
+        for index, (entity, key) in enumerate(zip(current, keys, strict=True)):
+            found = counts.get(key, Counts())
             transition = self.detector_for(entity).step(entity, states[entity], closed, found.negative, found.volume)
             if transition is not None:
                 out.append((entity, transition))
