@@ -28,10 +28,10 @@ from exporters.redis.connection import connect
 from schemas.models import Alert
 from stream_app.alerting.detector import DetectorParams
 from stream_app.alerting.service import AlertService
-from stream_app.devtools.redis_local import LocalRedis
 from stream_app.engine.types import LABELS
 from stream_app.pipeline.counts import CountedRecord, minute_of
 from stream_app.pipeline.keys import record_keys
+from stream_app.testing.redis_local import LocalRedis
 
 
 class CountingState(RedisAlertState):

@@ -15,8 +15,8 @@ import statistics
 import time
 from pathlib import Path
 
-from stream_app.devtools.generate import generate_stream
 from stream_app.engine.onnx_classifier import OnnxClassifier
+from stream_app.testing.generate import generate_stream
 
 
 def texts_per_s(engine: OnnxClassifier, texts: list[str], batch: int) -> float:

@@ -33,11 +33,11 @@ from rich.progress import Progress
 
 from exporters.redis.aggregates import RedisAggregateStore
 from exporters.redis.connection import connect
-from stream_app.devtools.kafka_local import free_port
-from stream_app.devtools.redis_local import LocalRedis
 from stream_app.engine.types import LABELS
 from stream_app.pipeline.counts import CountedRecord, minute_of
 from stream_app.pipeline.keys import record_keys
+from stream_app.testing.kafka_local import free_port
+from stream_app.testing.redis_local import LocalRedis
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = ("x", "reddit")
@@ -196,7 +196,7 @@ def main() -> None:
             **filled,
             "used_memory_mb": round((after - before) / 1e6, 1),
             "memory_mb_per_entity_day": round((after - before) / 1e6 / args.entities / days, 4),
-            "read_ms": reads(env, args.entities, args.runs, Path(tempfile.gettempdir()) / f"store_api_{os.getpid()}.log"),
+            "read_ms": reads(env, args.entities, args.runs, Path(tempfile.gettempdir()) / f"api_{os.getpid()}.log"),
             "today": TODAY,
         }
     text = orjson.dumps(result, option=orjson.OPT_INDENT_2).decode()

@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from exporters.alerts_http.notifiers import AlertmanagerNotifier, Fanout, Notifier, WebhookNotifier, default_retrying
 from exporters.entity_gauges import WatchListCollector
-from exporters.notifiers import AlertmanagerNotifier, Fanout, Notifier, WebhookNotifier, default_retrying
 from exporters.prometheus import PipelineMetrics
 from exporters.redis.aggregates import RedisAggregateStore
 from exporters.redis.alert_state import RedisAlertState, RedisPostSamples

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.devtools.kafka_local import LocalKafka, free_port
-from stream_app.devtools.redis_local import LocalRedis
 from stream_app.settings import DEFAULT_MODEL_DIR
+from stream_app.testing.kafka_local import LocalKafka, free_port
+from stream_app.testing.redis_local import LocalRedis
 from tests.support.stack import REPO, ApiProcess, WorkerProcess
 
 

@@ -15,9 +15,9 @@ import redis
 from bench.chaos.check import Result, verdict
 from bench.chaos.feed import Feed
 from bench.chaos.stack import AofRedis, Stack, Worker, kill9_kafka
-from stream_app.devtools.kafka_local import LocalKafka
 from stream_app.pipeline.counts import PartitionState
 from stream_app.pipeline.keys import RedisKeys
+from stream_app.testing.kafka_local import LocalKafka
 
 
 @dataclass

@@ -17,10 +17,10 @@ import typer
 from pydantic import SecretStr
 from rich.console import Console
 
-from stream_app.devtools.kafka_local import LocalKafka, default_cache_dir, free_port
-from stream_app.devtools.redis_local import LocalRedis
 from stream_app.resources import demo_watchlist
 from stream_app.settings import Settings
+from stream_app.testing.kafka_local import LocalKafka, default_cache_dir, free_port
+from stream_app.testing.redis_local import LocalRedis
 
 dev_app = typer.Typer(help="Local Kafka and Redis for development.", no_args_is_help=True)
 console = Console()
@@ -153,8 +153,8 @@ def _stream_live(
     duration: float | None,
 ) -> None:
     """One minute of fresh posts at a time, stamped with the coming minute, sent in real time."""
-    from stream_app.devtools.generate import generate_stream
     from stream_app.ingest.kafka_admin import replay_mixed
+    from stream_app.testing.generate import generate_stream
 
     deadline = None if duration is None else time.monotonic() + duration
     seed = 1000
@@ -170,9 +170,9 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
     `minutes` of history with a spike, replayed at `rate`, then a live trickle in real time."""
     from rich.progress import Progress
 
-    from stream_app.devtools.generate import SpikeScript, generate_stream
     from stream_app.ingest.kafka_admin import create_topics, replay_mixed
     from stream_app.settings import load_settings
+    from stream_app.testing.generate import SpikeScript, generate_stream
 
     workdir = Path(tempfile.mkdtemp(prefix="sm-demo-"))
     console.print("[bold]starting Kafka (KRaft) and Redis on 127.0.0.1 …[/bold]")

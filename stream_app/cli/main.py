@@ -14,9 +14,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stream_app.cli.alerts import alerts_app
 from stream_app.cli.dev import dev_app, run_demo
 from stream_app.cli.model import model_app
-from stream_app.cli_alerts import alerts_app
 from stream_app.errors import BadQuery, SentimentMonitorError
 from stream_app.ingest.preflight import check_kafka_access
 from stream_app.logs import setup_logging
@@ -172,7 +172,7 @@ def generate(
     no_spike: bool = False,
 ) -> None:
     """Write a synthetic stream of posts and reviews with a scripted negative spike."""
-    from stream_app.devtools.generate import SpikeScript, generate_stream
+    from stream_app.testing.generate import SpikeScript, generate_stream
 
     spike = None if no_spike else SpikeScript(spike_entity, spike_start, spike_minutes)
     out.mkdir(parents=True, exist_ok=True)

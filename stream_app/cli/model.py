@@ -177,8 +177,8 @@ def export_cmd(
     keep: Annotated[str, typer.Option(help="Precisions to keep, comma separated")] = "fp32,fp16,int8",
 ) -> None:
     """Export to ONNX (fused), quantize INT8, convert FP16, and check parity against PyTorch."""
-    from stream_app.devtools.generate import generate_stream
     from stream_app.model.export import export_model
+    from stream_app.testing.generate import generate_stream
 
     texts = [record["text"] for _, record in generate_stream(minutes=max(1, samples // 60 + 1), per_minute=60, seed=99)]
     result = export_model(

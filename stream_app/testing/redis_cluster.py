@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import redis
 
-from stream_app.devtools.kafka_local import free_ports, wait_for_port
-from stream_app.devtools.redis_local import find_redis_server
+from stream_app.testing.kafka_local import free_ports, wait_for_port
+from stream_app.testing.redis_local import find_redis_server
 
 MASTERS = 3
 NODES = MASTERS * 2  # one replica per master

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import redis
 
-from stream_app.devtools.redis_local import LocalRedis
+from stream_app.testing.redis_local import LocalRedis
 
 DUMP = "dump.rdb"  # redis-server's default dbfilename, which LocalRedis does not change
 

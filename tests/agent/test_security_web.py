@@ -18,11 +18,11 @@ from aiohttp.test_utils import TestServer
 from stream_app.ingest.app import build_app as build_worker
 from stream_app.pipeline.counts import Counts
 from stream_app.settings import load_settings
+from stream_app.testing.fakes import MinuteStore
 from stream_app.web.routes import ROUTES, Site
 from stream_app.web.security import CONTENT_SECURITY_POLICY, allowed_hosts, host_name
 from stream_app.web.server import build_app
 from stream_app.wiring import Wiring
-from tests.support.fakes import MinuteStore
 
 TOKEN = "web-token-for-the-test"
 STORE = MinuteStore({"ent:Veltro Motors": Counts.of(5, 3, 2, -1.5)})

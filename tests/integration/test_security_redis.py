@@ -17,9 +17,9 @@ import pytest
 import redis
 
 from exporters.redis.acl import REDIS_COMMANDS, acl_setuser
-from stream_app.devtools.generate import SpikeScript, generate_stream
-from stream_app.devtools.redis_local import LocalRedis
 from stream_app.ingest.kafka_admin import create_topics
+from stream_app.testing.generate import SpikeScript, generate_stream
+from stream_app.testing.redis_local import LocalRedis
 from tests.support.stack import REPO, settings_from
 from tests.support.streamkit import drain, http_get, produce, wait_for
 from tests.support.tls_certs import Certs, make_certs
@@ -89,7 +89,9 @@ def test_worker_queries_and_alerts_run_as_a_tls_acl_user(tls_redis, stack_env, w
     base = api.url
     status, body = http_get(f"{base}/alerts")
     assert status == 200 and "Veltro Motors" in {a["entity"] for a in orjson.loads(body)["active"]}
-    for path in ("/entities", "/top?by=negative_share", "/top?by=volume", "/overview", "/entities/Veltro%20Motors?window=1h"):
+    paths = ["/entities", "/top?by=negative_share", "/top?by=volume", "/overview"]
+    paths.append("/entities/Veltro%20Motors?window=1h")
+    for path in paths:
         status, body = http_get(base + path)
         assert status == 200, (path, body)
     assert orjson.loads(http_get(f"{base}/entities/Veltro%20Motors?window=24h")[1])["volume"] > 0

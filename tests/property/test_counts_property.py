@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stream_app.engine.types import LABELS
 from stream_app.pipeline.counts import CountedRecord, Counts, recompute
 from stream_app.pipeline.keys import record_keys
-from tests.support.fakes import MemoryCountsSink
+from stream_app.testing.fakes import MemoryCountsSink
 
 
 @st.composite

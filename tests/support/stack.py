@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stream_app.devtools.worker import ApiProcess, WorkerProcess
 from stream_app.settings import Settings, load_settings
+from stream_app.testing.processes import ApiProcess, WorkerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 __all__ = ["REPO", "ApiProcess", "WorkerProcess", "settings_from"]

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from stream_app.alerting.detector import Evidence, Transition
-from stream_app.alerting.evaluate import score
 from stream_app.cli import app
+from stream_app.offline.evaluate import score
 
 EV = Evidence(0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 

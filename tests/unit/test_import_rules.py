@@ -11,7 +11,7 @@ EXPORTER_MAY_NOT_IMPORT = (
     "stream_app.ingest",
     "stream_app.web",
     "stream_app.cli",
-    "stream_app.cli_alerts",
+    "stream_app.cli.alerts",
     "stream_app.wiring",
     "stream_app.alerting.service",
     "stream_app.devtools",

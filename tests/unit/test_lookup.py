@@ -10,8 +10,8 @@ from stream_app.pipeline.counts import Counts
 from stream_app.pipeline.entities import WatchEntity, WatchList
 from stream_app.pipeline.lookup import alias_table, resolve
 from stream_app.resources import demo_watchlist
+from stream_app.testing.fakes import MinuteStore
 from stream_app.web.api import get_entity, get_series, get_top
-from tests.support.fakes import MinuteStore
 
 TESLA = WatchList([WatchEntity("Tesla", ("$TSLA", "@Tesla", "tesla motors"))])
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tenacity import AsyncRetrying, stop_after_attempt, wait_none
 
-from exporters.notifiers import AlertmanagerNotifier, Fanout, WebhookNotifier, slack_payload
+from exporters.alerts_http.notifiers import AlertmanagerNotifier, Fanout, WebhookNotifier, slack_payload
 from exporters.prometheus import PipelineMetrics
 from schemas.models import Alert
 from stream_app.alerting.detector import DetectorParams, Evidence, Transition

@@ -25,9 +25,9 @@ from stream_app.pipeline.process import BatchProcessor, RawRecord
 from stream_app.pipeline.queries import entity_overview, entity_series, entity_window
 from stream_app.pipeline.samples import PostSample
 from stream_app.settings import load_settings
-from stream_app.web.api import authorized, get_overview
+from stream_app.testing.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink, MinuteStore
 from stream_app.testing.memory import MemoryAggregateStore
-from tests.support.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink, MinuteStore
+from stream_app.web.api import authorized, get_overview
 
 
 class ActiveAlerts:

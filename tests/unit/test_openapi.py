@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import schemathesis
 
 from stream_app.pipeline.counts import Counts
+from stream_app.testing.fakes import MinuteStore
 from stream_app.web import api
 from stream_app.web import models as m
 from stream_app.web.openapi import OPERATIONS, build_spec
 from stream_app.web.routes import ROUTES, Site
-from tests.support.fakes import MinuteStore
 
 
 def test_every_route_is_described_and_the_document_loads() -> None:

@@ -32,8 +32,8 @@ def evaluate_cmd(
 
     With --score-with, the model labels each event's `text` (the end-to-end figure); without
     it, the events' own `label` is used."""
-    from stream_app.alerting.evaluate import evaluate
     from stream_app.engine.calibration import Calibration
+    from stream_app.offline.evaluate import evaluate
     from stream_app.settings import load_settings
     from stream_app.wiring import detector_params
 
@@ -89,7 +89,7 @@ def scenarios_cmd(
     ] = None,
 ) -> None:
     """Generate a labelled scenario suite: noise, cycles, spikes, surges, drifts, a waking entity."""
-    from stream_app.alerting.scenarios import read_text_pools, write_suite
+    from stream_app.offline.scenarios import read_text_pools, write_suite
 
     pools = read_text_pools(texts) if texts else None
     with console.status("generating scenarios"):
