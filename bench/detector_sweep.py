@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from stream_app.alerting import evaluate as ev
+from stream_app.offline import evaluate as ev
 from stream_app.alerting.detector import DetectorParams
 from stream_app.engine.calibration import Calibration
 from stream_app.engine.swap import model_revision

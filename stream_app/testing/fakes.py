@@ -36,13 +36,14 @@ class ListPublisher:
 
 
 class MinuteStore(MemoryAggregateStore):
-    """A memory store whose keys hold the same counts in every minute of the last day."""
+    """A memory store whose keys hold the same counts in every minute of the last day and of the
+    next hours (so a test module built at import still sees full windows when it runs later)."""
 
     def __init__(self, per_minute: dict[str, Counts], now: float | None = None) -> None:
         super().__init__()
         last = minute_of(time.time() if now is None else now)
         for key, counts in per_minute.items():
-            for minute in range(last - 1439 * 60, last + 60, 60):
+            for minute in range(last - 1439 * 60, last + 6 * 3600, 60):
                 self.buckets[(key, minute)] = counts
 
 

@@ -85,11 +85,12 @@ class MemoryAggregateStore:
     async def leaderboard(self, window_min: int, by: str, limit: int, min_volume: int) -> Leaderboard:
         if window_min not in self.windows_min:
             raise BadQuery(leaderboard_windows_message(self.windows_min, window_min))
-        after = int(self.clock() // 60) * 60 - window_min * 60
+        now = int(self.clock() // 60) * 60
+        after = now - window_min * 60
         totals: dict[str, Counts] = {}
         for (key, minute), counts in self.buckets.items():
             entity = entity_of(key)
-            if entity is not None and minute > after:
+            if entity is not None and after < minute <= now:
                 totals[entity] = totals.get(entity, Counts()).merge(counts)
         rows = [Ranked(e, c) for e, c in totals.items() if c.volume >= max(min_volume, 1)]
         rows.sort(key=lambda r: r.entity)
