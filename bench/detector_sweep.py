@@ -18,10 +18,10 @@ from typing import Any
 
 import orjson
 
-from stream_app.offline import evaluate as ev
 from stream_app.alerting.detector import DetectorParams
 from stream_app.engine.calibration import Calibration
 from stream_app.engine.swap import model_revision
+from stream_app.offline import evaluate as ev
 
 
 def model_labels(model: Path, texts: set[str], cache: Path) -> dict[str, str]:

@@ -16,8 +16,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from stream_app.pipeline.keys import entity_key
+from stream_app.pipeline.ports import AggregateStore
 from stream_app.pipeline.windows import parse_window, sum_buckets, window_minutes
-from stream_app.ports import AggregateStore
 
 DEFAULT_WINDOWS: tuple[str, ...] = ("1m", "5m", "1h")
 

@@ -29,10 +29,10 @@ from stream_app.ingest.health import DependencyHealth
 from stream_app.ingest.resilience import RetryingSink
 from stream_app.pipeline.entities import EntityExtractor, WatchList, entity_words
 from stream_app.pipeline.lookup import alias_table
+from stream_app.pipeline.ports import AggregateStore
 from stream_app.pipeline.process import BatchProcessor, Prepared, Publisher, RawRecord
 from stream_app.pipeline.timebounds import EventTimeBounds
 from stream_app.pipeline.windows import EntityAdmission
-from stream_app.ports import AggregateStore
 from stream_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ def alerting(
         idle_s=settings.alert_idle_s,
         settle_s=settings.alert_settle_s,
         history_min=settings.alert_history_min,
-        dashboard_url=settings.dashboard_url or f"http://{settings.web_host}:{settings.web_port}/dashboard",
+        dashboard_url=settings.dashboard_url or f"http://{settings.api_host}:{settings.api_port}/dashboard",
         observer=metrics,
     )
     return service, state, fanout

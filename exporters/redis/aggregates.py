@@ -1,4 +1,4 @@
-"""The Redis aggregate store (implements `stream_app.ports.AggregateStore`): the write path.
+"""The Redis aggregate store (implements `stream_app.pipeline.ports.AggregateStore`): the write path.
 
 A batch becomes one script call per store shard (exporters/redis/lua.py), all in one pipeline:
 the shard's minute buckets, hour roll-ups and leaderboards change together with its per-partition
@@ -27,7 +27,6 @@ from stream_app.errors import StoreMismatch, StoreRegressed
 from stream_app.pipeline.counts import (
     DAY,
     CountedRecord,
-    Counts,
     PartitionState,
     deltas_by_partition,
     hour_of,
@@ -54,7 +53,7 @@ class ShardCall:
 
     shard: int
     parts: list[tuple[str, int, PartitionState]] = field(default_factory=list)  # field, expected, new
-    changes: dict[tuple[str, int], Counts] = field(default_factory=dict)  # (aggregate, minute) -> added
+    changes: dict[str, dict[int, list[int]]] = field(default_factory=dict)  # aggregate -> minute -> added
 
 
 @dataclass
@@ -183,13 +182,19 @@ class RedisAggregateStore(StoreReads):
                 for s in shards
             }
             for delta in deltas.values():
-                for (key, minute), added in delta.buckets.items():
-                    if key not in shard_cache:
-                        shard_cache[key] = self.keys.shard(key)
-                    call = by_shard.get(shard_cache[key])
-                    if call is not None:
-                        held = call.changes.get((key, minute))
-                        call.changes[(key, minute)] = added if held is None else held.merge(added)
+                for minute, rows in delta.rows.items():
+                    for key, added in rows.items():
+                        if key not in shard_cache:
+                            shard_cache[key] = self.keys.shard(key)
+                        call = by_shard.get(shard_cache[key])
+                        if call is None:
+                            continue
+                        minutes = call.changes.setdefault(key, {})
+                        held = minutes.get(minute)
+                        if held is None:
+                            minutes[minute] = added
+                        else:  # two partitions in one batch fed this bucket
+                            minutes[minute] = [a + b for a, b in zip(held, added, strict=True)]
             calls.extend(by_shard.values())
         return Plan(calls, fresh, late)
 
@@ -200,7 +205,7 @@ class RedisAggregateStore(StoreReads):
         hour = hour_of(self.clock())
         if hour != self._indexed_hour:
             self._indexed_hour, self._indexed_keys = hour, set()
-        fresh = {key for call in calls for key, _ in call.changes} - self._indexed_keys
+        fresh = {key for call in calls for key in call.changes} - self._indexed_keys
         if not fresh:
             return
         names: set[str] = set()
@@ -281,13 +286,11 @@ class RedisAggregateStore(StoreReads):
             args += [name, expected, state.encode()]
         args.append(len(self.windows_min))
         args += [window * 60 for window in self.windows_min]
-        groups: dict[str, list[str]] = defaultdict(list)
-        for (key, minute), added in call.changes.items():
-            groups[key].append(f"{minute},{added.encode()}")
-        args.append(len(groups))
-        for key, changes in groups.items():  # one packed argument per aggregate: cheap to send and parse
+        args.append(len(call.changes))
+        for key, minutes in call.changes.items():  # one packed argument per aggregate: cheap to send and parse
             ranked = key.startswith(ENTITY) and ENTITY_SOURCE not in key  # `ent:{entity}`, not per source
-            args += [key, "1" if ranked else "", ";".join(changes)]
+            packed = ";".join(f"{minute},{n},{u},{p},{m}" for minute, (n, u, p, m) in minutes.items())
+            args += [key, "1" if ranked else "", packed]
         return keys, args
 
     async def _script(self) -> str:

@@ -16,8 +16,8 @@ from stream_app.errors import BadQuery
 from stream_app.pipeline.counts import HOUR, Counts, PartitionState, day_of, hour_of, minute_of
 from stream_app.pipeline.keys import RedisKeys, entity_of, minute_field, parse_partition_field
 from stream_app.pipeline.lookup import fold
+from stream_app.pipeline.ports import Leaderboard, PartitionProgress, Ranked
 from stream_app.pipeline.windows import leaderboard_windows_message
-from stream_app.ports import Leaderboard, PartitionProgress, Ranked
 
 SCAN_CHUNK = 200
 

@@ -20,6 +20,7 @@ copies to the sinks, and clear the outbox.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 import zlib
@@ -32,10 +33,11 @@ from stream_app.alerting.detector import MINUTE, DetectorParams, EntityState, Sp
 from stream_app.alerting.explain import build_alert
 from stream_app.pipeline.counts import Counts
 from stream_app.pipeline.keys import entity_key
+from stream_app.pipeline.ports import AggregateStore, PartitionProgress
 from stream_app.pipeline.queries import window_counts
+from stream_app.pipeline.routing import entity_domain
 from stream_app.pipeline.samples import PostSample
 from stream_app.pipeline.timebounds import clamp_to_now
-from stream_app.ports import AggregateStore, PartitionProgress
 
 log = logging.getLogger(__name__)
 READ_CHUNK_MIN = 1440
@@ -117,14 +119,35 @@ class AlertService:
     observer: AlertObserver = field(default_factory=_Quiet)
     resend_s: float = 60.0
     checkpoint_ticks: int = 10
+    # Per-domain label floors of the scoring model (its calibration), None when the floor is set
+    # by hand (SM_ALERT_LABEL_FLOOR) or the labels are given; `entity_domains`: watch-list domains.
+    label_floors: Mapping[str, float] | None = None
+    entity_domains: Mapping[str, str] = field(default_factory=dict)
     _last_resend: float = field(default_factory=time.monotonic)
     _states: dict[str, EntityState] | None = None  # the leader's working copy
     _ticks: int = 0
     _detectors: dict[DetectorParams, SpikeDetector] = field(default_factory=dict)
+    _floored: dict[float, DetectorParams] = field(default_factory=dict)
     _keys: dict[str, str] = field(default_factory=dict)
 
+    def params_for(self, entity: str) -> DetectorParams:
+        """The entity's parameters: the watch-list's overrides, else the defaults with the label
+        floor of the head that scores the entity's posts."""
+        if entity in self.overrides:
+            return self.overrides[entity]
+        if self.label_floors is None:
+            return self.params
+        floor = self.label_floors.get(entity_domain(entity, self.entity_domains), self.params.label_floor)
+        return self._floored.setdefault(floor, dataclasses.replace(self.params, label_floor=floor))
+
+    def set_label_floors(self, floors: Mapping[str, float]) -> None:
+        """A new model is live (POST /admin/model, SIGHUP): judge with its floors from now on."""
+        if self.label_floors is not None:
+            self.label_floors = dict(floors)
+            self._floored.clear()
+
     def detector_for(self, entity: str) -> SpikeDetector:
-        params = self.overrides.get(entity, self.params)
+        params = self.params_for(entity)
         detector = self._detectors.get(params)
         if detector is None:
             detector = self._detectors[params] = SpikeDetector(params)
@@ -231,7 +254,7 @@ class AlertService:
         return out
 
     async def _explain(self, transition: Transition) -> Alert:
-        params = self.overrides.get(transition.entity, self.params)
+        params = self.params_for(transition.entity)
         window_first = transition.evidence.minute - (transition.evidence.window_min - 1) * MINUTE
         sources: dict[str, Counts] = {}
         try:

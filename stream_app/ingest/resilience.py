@@ -25,8 +25,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from schemas.models import DeadLetter, ScoredEvent
 from stream_app.pipeline.counts import CountedRecord
+from stream_app.pipeline.ports import AggregateWrites
 from stream_app.pipeline.process import Publisher
-from stream_app.ports import AggregateWrites
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -152,13 +152,22 @@ class PartitionState:
         return cls(int(offset), float(watermark), int(late), float(updated))
 
 
+Rows = dict[int, dict[str, list[int]]]  # minute -> aggregate key -> [negative, neutral, positive, score_micro]
+
+
 @dataclass
 class PartitionDelta:
-    """What one batch adds to one partition's partial counts, and the state it reaches."""
+    """What one batch adds to one partition's counts, and the state it reaches. `rows` is the
+    fold's own form (plain dicts and lists, what the Redis store sends); `buckets` the same as
+    `Counts` per (aggregate, minute)."""
 
     state: PartitionState
-    buckets: dict[tuple[str, int], Counts] = field(default_factory=dict)
+    rows: Rows = field(default_factory=dict)
     records: int = 0
+
+    @property
+    def buckets(self) -> dict[tuple[str, int], Counts]:
+        return {(key, minute): Counts(*row) for minute, keys in self.rows.items() for key, row in keys.items()}
 
 
 def deltas_by_partition(
@@ -206,8 +215,7 @@ def deltas_by_partition(
                 row[column] += 1
                 row[3] += micro
         if offset != state.offset:
-            buckets = {(key, minute): Counts(*row) for minute, rows in sums.items() for key, row in rows.items()}
-            out[tp] = PartitionDelta(PartitionState(offset, watermark, late, state.updated), buckets, fresh)
+            out[tp] = PartitionDelta(PartitionState(offset, watermark, late, state.updated), sums, fresh)
     return out
 
 

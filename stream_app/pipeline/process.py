@@ -19,6 +19,7 @@ from stream_app.errors import InvalidRecord
 from stream_app.pipeline.counts import CountedRecord
 from stream_app.pipeline.entities import EntityExtractor
 from stream_app.pipeline.keys import record_keys
+from stream_app.pipeline.ports import AggregateWrites
 from stream_app.pipeline.routing import route
 from stream_app.pipeline.samples import PostSample
 from stream_app.pipeline.scoring import to_scored
@@ -31,7 +32,6 @@ from stream_app.pipeline.validate import (
     parse_record,
 )
 from stream_app.pipeline.windows import EntityAdmission
-from stream_app.ports import AggregateWrites
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from stream_app.errors import BadQuery
 from stream_app.pipeline.counts import HOUR, MINUTE, Counts, hour_of, minute_of
 from stream_app.pipeline.keys import entity_key, source_key
 from stream_app.pipeline.lookup import Lookup, fold
+from stream_app.pipeline.ports import AggregateStore
 from stream_app.pipeline.windows import TOP_MIN_VOLUME, parse_window, series, window_minutes
-from stream_app.ports import AggregateStore
 
 TOP_BY = ("volume", "negative_share")
 SUGGESTIONS = 5

@@ -16,8 +16,8 @@ from stream_app.errors import BadQuery, StoreRegressed
 from stream_app.pipeline.counts import DAY, CountedRecord, Counts, PartitionState, deltas_by_partition, hour_of
 from stream_app.pipeline.keys import entity_of, parse_aggregate_key
 from stream_app.pipeline.lookup import fold
+from stream_app.pipeline.ports import Leaderboard, PartitionProgress, Ranked
 from stream_app.pipeline.windows import LEADERBOARD_WINDOWS_MIN, leaderboard_windows_message
-from stream_app.ports import Leaderboard, PartitionProgress, Ranked
 
 
 class MemoryAggregateStore:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from stream_app.pipeline.counts import Counts
 from stream_app.pipeline.keys import entity_key, source_key
-from stream_app.ports import AggregateStore
+from stream_app.pipeline.ports import AggregateStore
 
 PAGE = 1000
 

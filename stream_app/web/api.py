@@ -13,9 +13,9 @@ from typing import Any, Protocol
 
 from schemas.models import Alert
 from stream_app.errors import BadQuery
+from stream_app.pipeline.ports import AggregateStore
 from stream_app.pipeline.queries import entity_overview, entity_series, entity_window, find_entity, top_entities
 from stream_app.pipeline.windows import TOP_MIN_VOLUME, parse_window
-from stream_app.ports import AggregateStore
 
 Response = tuple[int, Any]
 

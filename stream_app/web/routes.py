@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web as aioweb
 
-from stream_app.ports import AggregateStore
+from stream_app.pipeline.ports import AggregateStore
 from stream_app.web import api
 from stream_app.web.pages import metrics_page, static_file
 

@@ -10,8 +10,8 @@ from schemas.models import Alert
 from stream_app.alerting.detector import DetectorParams
 from stream_app.alerting.service import AlertService, closed_minute
 from stream_app.pipeline.counts import Counts
+from stream_app.pipeline.ports import PartitionProgress
 from stream_app.pipeline.samples import PostSample
-from stream_app.ports import PartitionProgress
 from stream_app.testing.memory import MemoryAggregateStore
 
 T0 = 1_764_547_200
@@ -209,3 +209,23 @@ async def test_checkpoints_rotate_and_a_new_leader_replays_to_the_same_alerts() 
     assert ("Quanta Bank", "resolved") in {(e, s) for e, s, _ in fired}
     ids = {i for e, s, i in fired if e == "Quanta Bank"}
     assert len(ids) == 1  # the replay decided the same alert (same id) as the first leader
+
+
+def test_each_entity_is_judged_with_its_domains_label_floor_and_a_swap_updates_them() -> None:
+    service = make()[0]
+    service.label_floors = {"social": 0.13, "finance": 0.05, "reviews": 0.08}
+    service.entity_domains = {"Quanta Bank": "finance"}
+    service.overrides = {"Pinned": DetectorParams(label_floor=0.3)}
+    assert service.params_for("Quanta Bank").label_floor == 0.05  # watch-list `domain: finance`
+    assert service.params_for("$ABC").label_floor == 0.05  # a ticker
+    assert service.params_for("Nimbus Air").label_floor == 0.13  # everything else: social
+    assert service.params_for("Pinned").label_floor == 0.3  # a watch-list override wins
+    service.set_label_floors({"social": 0.2, "finance": 0.07, "reviews": 0.1})  # the live model changed
+    assert service.params_for("Nimbus Air").label_floor == 0.2 and service.params_for("$ABC").label_floor == 0.07
+    assert service.detector_for("Nimbus Air").params.label_floor == 0.2
+
+
+def test_a_floor_set_by_hand_is_kept_through_a_swap() -> None:
+    service = make()[0]  # label_floors None: SM_ALERT_LABEL_FLOOR (or gold labels) decides
+    service.set_label_floors({"social": 0.2})
+    assert service.params_for("Nimbus Air") is service.params
