@@ -4,9 +4,10 @@
 
 Fill: every entity posts every minute on two sources (`x`, `reddit`), one post per source, over
 `--partitions` Kafka partitions (an entity's posts on one partition), through the store's own
-write path (`RedisAggregateStore.apply`, the worker's batch path), into a fresh redis-server.
-The fill goes an hour at a time, a chunk of entities per batch, the way a replay or a rebuild
-writes; the allowed lateness is unbounded so the hour-by-hour order is not late.
+write path (`RedisAggregateStore.apply`, the worker's batch path), into a fresh redis-server, by
+`--writers` processes (2: one per core, as two workers would), each owning its partitions. The
+fill goes an hour at a time, a chunk of entities per batch, the way a replay or a rebuild writes;
+the allowed lateness is unbounded so the hour-by-hour order is not late.
 
 Memory: `used_memory` after the fill minus before, per entity per day of data. Reads: a real
 `sentiment-monitor api` process over that Redis, timed over HTTP from this process; each figure is
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import statistics
 import subprocess
@@ -25,6 +27,7 @@ import tempfile
 import time
 import urllib.request
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,39 +57,64 @@ def entity_name(i: int) -> str:
     return f"brand-{i:05d}" if i % 3 else f"${'ABCDEFGHIJ'[i % 10]}{i:05d}"
 
 
-def fill(
-    url: str, prefix: str, shards: int, entities: int, minutes: int, partitions: int, chunk: int
-) -> dict[str, float]:
-    names = [entity_name(i) for i in range(entities)]
-    keys = {(n, s): record_keys(s, [n]) for n in names for s in SOURCES}
-    partition_of = [zlib.crc32(n.encode()) % partitions for n in names]
-    offsets = [0] * partitions
-    last = minute_of(time.time())
-    first = last - 60 * (minutes - 1)
-    hours = range(first - first % 3600, last + 1, 3600)
+@dataclass(frozen=True)
+class FillPlan:
+    url: str
+    prefix: str
+    shards: int
+    entities: int
+    minutes: int
+    partitions: int
+    chunk: int
+    writers: int
+    last: int  # the newest minute: the fill ends now
+
+
+def fill(plan: FillPlan) -> dict[str, float]:
+    """`writers` processes, as that many workers would: each owns the partitions p % writers."""
     started = time.monotonic()
-    records_total = 0
+    if plan.writers == 1:
+        records = fill_partitions(plan, 0, show=True)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(plan.writers) as pool:
+            records = sum(pool.starmap(fill_partitions, [(plan, w, w == 0) for w in range(plan.writers)]))
+    return {"fill_s": round(time.monotonic() - started, 1), "records": records, "writers": plan.writers}
+
+
+def fill_partitions(plan: FillPlan, writer: int, show: bool) -> int:
+    """Every minute of every entity on this writer's partitions, an hour and `chunk` entities per
+    batch, through `RedisAggregateStore.apply`. Returns the records written."""
+    names = [entity_name(i) for i in range(plan.entities)]
+    partition_of = [zlib.crc32(n.encode()) % plan.partitions for n in names]
+    mine = [i for i in range(plan.entities) if partition_of[i] % plan.writers == writer]
+    keys = {(names[i], s): record_keys(s, [names[i]]) for i in mine for s in SOURCES}
+    offsets = [0] * plan.partitions
+    first = plan.last - 60 * (plan.minutes - 1)
+    hours = range(first - first % 3600, plan.last + 1, 3600)
+    total = 0
 
     async def run() -> None:
-        nonlocal records_total
-        store = RedisAggregateStore(connect(url), prefix=prefix, shards=shards)
+        nonlocal total
+        store = RedisAggregateStore(connect(plan.url), prefix=plan.prefix, shards=plan.shards)
         pending: asyncio.Task[int] | None = None
-        with Progress() as progress:
-            task = progress.add_task("filling", total=len(hours) * ((entities + chunk - 1) // chunk))
+        with Progress(disable=not show) as progress:
+            task = progress.add_task("filling", total=len(hours) * ((len(mine) + plan.chunk - 1) // plan.chunk))
             for hour in hours:
-                span = [m for m in range(hour, hour + 3600, 60) if first <= m <= last]
-                for start in range(0, entities, chunk):
+                span = [m for m in range(hour, hour + 3600, 60) if first <= m <= plan.last]
+                for start in range(0, len(mine), plan.chunk):
                     batch = []
-                    for i in range(start, min(entities, start + chunk)):
+                    for i in mine[start : start + plan.chunk]:
                         p = partition_of[i]
                         for minute in span:
                             for s, source in enumerate(SOURCES):
                                 label = LABELS[(i + minute // 60 + s) % 3 if (i + minute) % 7 else 0]
-                                record_keys_ = keys[(names[i], source)]
-                                record = CountedRecord("posts", p, offsets[p], record_keys_, minute + 7 * s, label, 0.1)
+                                record = CountedRecord(
+                                    "posts", p, offsets[p], keys[(names[i], source)], minute + 7 * s, label, 0.1
+                                )
                                 batch.append(record)
                                 offsets[p] += 1
-                    records_total += len(batch)
+                    total += len(batch)
                     if pending is not None:  # batch n+1 was built while Redis ran batch n
                         await pending
                         progress.advance(task)
@@ -98,7 +126,7 @@ def fill(
         await store.close()
 
     asyncio.run(run())
-    return {"fill_s": round(time.monotonic() - started, 1), "records": records_total}
+    return total
 
 
 def used_memory(url: str) -> int:
@@ -172,6 +200,7 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=16)
     parser.add_argument("--chunk", type=int, default=250, help="entities per batch (each: an hour of minutes)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--writers", type=int, default=2, help="filling processes (workers), each its partitions")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     prefix = "bench"
@@ -185,7 +214,11 @@ def main() -> None:
             "SM_WATCHLIST": str(watchlist(args.entities)),
         }
         before = used_memory(redis_server.url)
-        filled = fill(redis_server.url, prefix, args.shards, args.entities, args.minutes, args.partitions, args.chunk)
+        plan = FillPlan(
+            redis_server.url, prefix, args.shards, args.entities, args.minutes, args.partitions, args.chunk,
+            args.writers, minute_of(time.time()),
+        )  # fmt: skip
+        filled = fill(plan)
         after = used_memory(redis_server.url)
         days = args.minutes / 1440
         result: dict[str, Any] = {
