@@ -10,7 +10,7 @@ import schemathesis
 from stream_app.pipeline.counts import Counts
 from stream_app.testing.fakes import MinuteStore
 from stream_app.web import api
-from stream_app.web import models as m
+from stream_app.web import responses as m
 from stream_app.web.openapi import OPERATIONS, build_spec
 from stream_app.web.routes import ROUTES, Site
 
