@@ -58,7 +58,8 @@ def test_chunks_cover_head_and_tail_and_share_one_position(model_dir):
 
 def test_merge_windows_weights_by_tokens_and_is_identity_for_one_window():
     mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]])
-    piece = EncodedSlice(np.array([0, 0, 1]), np.zeros_like(mask), mask, np.zeros_like(mask))
+    no_domain = np.zeros(3, dtype=np.int64)
+    piece = EncodedSlice(np.array([0, 0, 1]), np.zeros_like(mask), mask, np.zeros_like(mask), no_domain)
     values = np.array([[0.9, 0.1], [0.3, 0.7], [0.2, 0.8]], dtype=np.float32)
     merged = merge_windows(2, [(piece, values)])
     assert merged[0] == pytest.approx([(0.9 * 4 + 0.3 * 2) / 6, (0.1 * 4 + 0.7 * 2) / 6])
