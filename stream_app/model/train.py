@@ -159,6 +159,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     )
     if config.heads:
         widen_to_heads(torch, model, config.heads)
+    # Saved in the checkpoint's config, so `model export` knows the model reads a domain prefix.
+    model.config.domain_prefix = config.domain_prefix
     model = model.to(device)
 
     train_set, dev_sets = load_splits(config)
@@ -167,11 +169,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
     total_steps = max(1, int(batches_per_epoch * config.epochs))
     head_params = list(model.classifier.parameters())
     head_ids = {id(p) for p in head_params}
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in model.parameters() if id(p) not in head_ids]},
+        {"params": head_params, "lr": config.learning_rate * config.head_lr_multiplier},
+    ]
     optimizer = torch.optim.AdamW(
-        [
-            {"params": [p for p in model.parameters() if id(p) not in head_ids]},
-            {"params": head_params, "lr": config.learning_rate * config.head_lr_multiplier},
-        ],
+        groups,
         lr=config.learning_rate,
         weight_decay=0.01,
     )
@@ -274,7 +277,9 @@ def widen_to_heads(torch: Any, model: Any, heads: list[str]) -> None:
     model.classifier = new
     model.num_labels = new.out_features
     model.config.num_labels = new.out_features
-    model.config.id2label = {h * len(LABELS) + i: f"{head}/{label}" for h, head in enumerate(heads) for i, label in enumerate(LABELS)}
+    model.config.id2label = {
+        h * len(LABELS) + i: f"{head}/{label}" for h, head in enumerate(heads) for i, label in enumerate(LABELS)
+    }
     model.config.label2id = {name: i for i, name in model.config.id2label.items()}
     model.config.domains = list(heads)
 
