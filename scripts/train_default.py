@@ -26,6 +26,7 @@ import logging
 from pathlib import Path
 
 from stream_app.engine.types import DOMAINS
+from stream_app.model.data import DOMAIN_OF_FILE  # which head reads each file (training and dev)
 from stream_app.model.train import DEFAULT_BASE, TrainConfig, resolve_base_model, train
 from stream_app.model.warmstart import checkpoint_from_onnx
 
@@ -72,14 +73,6 @@ V3: dict[str, tuple[int | None, float]] = {
     "sst2_train": (20000, 1.0),
     "movie_review_sentences": (4000, 1.0),
     "product_review_sentences": (None, 1.0),
-}
-# Which head reads each file (training and dev); the rest are `social`.
-DOMAIN_OF_FILE = {
-    "financial_tweets_train": "finance",
-    "sst2_train": "reviews",
-    "sst2_dev": "reviews",
-    "movie_review_sentences": "reviews",
-    "product_review_sentences": "reviews",
 }
 PROFILES = {
     "full": FULL,
