@@ -5,10 +5,12 @@ onnxruntime's transformer optimizer, INT8 dynamic quantization for CPU, FP16 for
 then parity checks of each precision against PyTorch. Needs the `train` extra.
 
 A domain-heads checkpoint (`config.domains`, one Linear of `3 * heads` outputs) exports as ONE
-graph whose `logits` is `[batch, heads, 3]`: a reshape after the classifier, so the encoder
-runs once per text and the engine picks a row's head with an index, not a second session. The
-reshape sits after everything the optimizer fuses, so fusion is unchanged. Parity is checked per
-head (per domain for a domain-prefix model, whose texts are read behind each domain's prefix).
+graph whose `logits` is `[batch, heads, 3]`: a reshape appended after the classifier, so the
+encoder runs once per text and the engine picks a row's head with an index, not a second
+session. The reshape is added to the exported graph (not by wrapping the PyTorch module), so the
+weights keep their PyTorch names, which `warmstart.py` reads back; it sits after everything the
+optimizer fuses, so fusion is unchanged. Parity is checked per head (per domain for a
+domain-prefix model, whose texts are read behind each domain's prefix).
 """
 
 from __future__ import annotations
@@ -66,14 +68,13 @@ def export_model(
     prefix = _reads_domain_prefix(checkpoint, model.config) if domain_prefix is None else domain_prefix
     if heads and prefix:
         raise ValueError(f"{checkpoint}: a model has domain heads or a domain prefix, not both")
-    graph = heads_view(torch, model, len(heads)) if heads else model
     sample = tokenizer(["a short one", "and a rather longer sentence to export"], padding=True, return_tensors="pt")
     raw = out / "model.raw.onnx"
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {n: {0: "batch", 1: "sequence"} for n in names} | {"logits": {0: "batch"}}
     with torch.no_grad():
         torch.onnx.export(
-            graph,
+            model,
             (sample["input_ids"], sample["attention_mask"], sample["token_type_ids"]),
             str(raw),
             input_names=names,
@@ -82,6 +83,8 @@ def export_model(
             opset_version=17,
             dynamo=False,
         )
+    if heads:
+        reshape_to_heads(raw, len(heads))
     config = model.config
     optimized = optimize_model(
         str(raw),
@@ -102,7 +105,7 @@ def export_model(
     if prefix:
         meta["domain_prefix"] = True
     (out / "labels.json").write_text(json.dumps(meta, indent=2))
-    parity = check_parity(graph, tokenizer, out, parity_texts, max_length, heads, prefix)
+    parity = check_parity(model, tokenizer, out, parity_texts, max_length, heads, prefix)
     (out / "parity.json").write_text(json.dumps(parity, indent=2))
     for precision_file in (FP32, FP16, INT8):
         if precision_file not in keep:
@@ -116,22 +119,22 @@ def export_model(
     return ExportResult(out, parity, fused)
 
 
-def heads_view(torch: Any, model: Any, heads: int) -> Any:
-    """The model with its `3 * heads` logits reshaped to `[batch, heads, 3]`: what the ONNX
-    graph outputs, so the row/head/label layout is fixed in the file, not in every caller."""
+def reshape_to_heads(path: Path, heads: int) -> None:
+    """Append `Reshape(logits, [-1, heads, 3])` to an exported graph: the `[batch, heads, 3]`
+    layout is then fixed in the file, not restated by every caller."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
 
-    class HeadsView(torch.nn.Module):  # type: ignore[misc,name-defined,unused-ignore]
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            logits = self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).logits
-            return logits.reshape(-1, heads, len(LABELS))
-
-    return HeadsView().eval()
+    model = onnx.load(str(path))
+    graph = model.graph
+    flat = "logits_flat"
+    for node in graph.node:
+        node.output[:] = [flat if name == "logits" else name for name in node.output]
+    graph.initializer.append(numpy_helper.from_array(np.array([-1, heads, len(LABELS)], dtype=np.int64), "heads_shape"))
+    graph.node.append(helper.make_node("Reshape", [flat, "heads_shape"], ["logits"], name="heads_reshape"))
+    del graph.output[:]
+    graph.output.append(helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", heads, len(LABELS)]))
+    onnx.save(model, str(path))
 
 
 def _reads_domain_prefix(checkpoint: Path, config: Any) -> bool:
@@ -173,8 +176,9 @@ def check_parity(
         return [logits[g * len(texts) : (g + 1) * len(texts)] for g in range(len(groups))]
 
     with torch.no_grad():
-        reference = model(**{k: torch.from_numpy(v) for k, v in feeds.items()})
-    reference = (reference.logits if hasattr(reference, "logits") else reference).numpy()
+        reference = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}).logits.numpy()
+    if heads:
+        reference = reference.reshape(len(reference), len(heads), len(LABELS))
 
     def run(path: Path) -> Any:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

@@ -57,6 +57,15 @@ def test_heads_graph_outputs_batch_heads_labels(heads_export):
     assert json.loads((result.out / "labels.json").read_text())["heads"] == list(DOMAINS)
 
 
+def test_heads_graph_keeps_the_pytorch_weight_names(heads_export):
+    """`warmstart.py` reads a shipped graph's weights back by their PyTorch names."""
+    import onnx
+
+    result, _ = heads_export
+    names = {i.name for i in onnx.load(str(result.out / "model.fp32.onnx")).graph.initializer}
+    assert {"classifier.weight", "classifier.bias", "bert.pooler.dense.weight"} <= names
+
+
 def test_heads_parity_holds_for_every_head(heads_export):
     result, _ = heads_export
     per_head = result.parity["per_head"]
