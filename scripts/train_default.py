@@ -22,6 +22,7 @@ Source weighting, and why (also in the model card):
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -158,7 +159,11 @@ def main() -> None:
         base = resolve_base_model(DEFAULT_BASE)
         args.init = checkpoint_from_onnx(args.init_onnx, base, args.out / "init")
     config = config_for(args.profile, args.data_dir, args.out, args.max_minutes, args.epochs, args.threads, args.init)
-    print(train(config)["best"])
+    summary = train(config)
+    if args.init_onnx:  # the model card names the warm start from this
+        summary["init_onnx"] = str(args.init_onnx)
+        (args.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    print(summary["best"])
 
 
 if __name__ == "__main__":
