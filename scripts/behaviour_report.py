@@ -131,6 +131,7 @@ def main() -> None:
     # Every case through every head (a one-head model has one column): the report shows what
     # each head does with the same text, and which head the worker would route the text to.
     heads = list(DOMAINS) if classifier.heads or classifier.domain_prefix else [DEFAULT_DOMAIN]
+    names = {h: f"`{h}`" for h in heads} if len(heads) > 1 else {DEFAULT_DOMAIN: "all domains"}
     summary, details = [], []
     totals = dict.fromkeys(heads, 0)
     routed_pass = total = 0
@@ -148,7 +149,7 @@ def main() -> None:
         summary.append(f"| {capability} | {checks} | {rates} | {sum(routed)}/{len(cases)} |")
         details.append(
             f"\n### {capability}\n\n| text | expected | routed to | "
-            + " | ".join(f"`{h}`: label (p neg/neu/pos)" for h in heads)
+            + " | ".join(f"{names[h]}: label (p neg/neu/pos)" for h in heads)
             + " |\n|---|---|---|"
             + "---|" * len(heads)
         )
@@ -173,7 +174,7 @@ def main() -> None:
             f"{kind}; *routed* counts each case under the head the worker would pick for it as a post "
             "(`pipeline/routing.py`: a `$CASHTAG` goes to `finance`, the rest to `social`).",
             "",
-            "| capability | checks | " + " | ".join(f"`{h}`" for h in heads) + " | routed |",
+            "| capability | checks | " + " | ".join(names[h] for h in heads) + " | routed |",
             "|---|---|" + "---:|" * (len(heads) + 1),
             *summary,
             "| **all** | | "

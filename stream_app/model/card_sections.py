@@ -86,9 +86,17 @@ def training_section(summary: dict[str, Any], previous: str | None) -> str:
 linear decay, max length {config["max_length"]} tokens, length-bucketed batches, CPU (one torch thread on a
 shared 2-core host). Time cap {config.get("max_minutes")} min. Class weights (negative, neutral, positive),
 per domain: {weight_text}. Best checkpoint by mean dev macro-F1 (raw logits, {len(best["dev_macro_f1"])} dev
-sets): {best["score"]:.4f} at step {best["step"]} of {best.get("of", "?")}. Logs and summaries of the runs are in
-`docs/training/`; `scripts/train_default.py` reproduces them, then `sentiment-monitor model export`,
+sets): {best["score"]:.4f} at step {best["step"]} of {best.get("of", "?")}.{_stopped(summary)}
+Logs and summaries of the runs are in `docs/training/`; `scripts/train_default.py` reproduces them, then
+`sentiment-monitor model export`,
 `scripts/calibrate_default` and `scripts/evaluate_default`."""
+
+
+def _stopped(summary: dict[str, Any]) -> str:
+    done, total = summary.get("steps_done"), summary.get("total_steps")
+    if done is None or total is None or done >= total:
+        return ""
+    return f" The time cap stopped the run at step {done}, before its learning-rate schedule ended."
 
 
 def variants_section(variants: dict[str, Path], meta: dict[str, Any]) -> str:

@@ -212,7 +212,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     model.train()
     with Progress() as progress:
         task = progress.add_task("fine-tuning", total=total_steps)
+        steps_done = 0
         for step, batch in zip(range(1, total_steps + 1), batches(), strict=False):
+            steps_done = step
             encoded = tokenizer(
                 [config.text_of(e) for e in batch],
                 truncation=True,
@@ -258,6 +260,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     summary = {
         "best": best,
         "total_steps": total_steps,
+        # Fewer than total_steps when the time cap stopped the run before its schedule ended.
+        "steps_done": steps_done,
         "train_examples": len(train_set),
         "config": settings,
         "base_resolved": base,

@@ -69,7 +69,7 @@ def _model(root: Path) -> Path:
         "heads": list(DOMAINS),
     }
     best = {"score": 0.7777, "step": 1720, "of": 2152, "dev_macro_f1": {"tweeteval_val": 0.7}}
-    summary = {"best": best, "total_steps": 2152, "train_examples": 68000, "config": config, "class_weights": {}}
+    summary = {"best": best, "total_steps": 2152, "steps_done": 1745, "train_examples": 68000, "config": config}
     (model / "train_summary.json").write_text(json.dumps(summary))
     return model
 
@@ -88,6 +88,7 @@ def test_the_card_reads_every_figure_from_files(tmp_path):
     for figure in ("0.9931", "0.9942", "0.9953", "1.15", "1.35", "1.55", "0.111", "0.066", "0.033"):
         assert figure in card  # per-head parity and calibration
     assert "Warm start from the weights of the shipped model (v2.1.0)" in card
+    assert "The time cap stopped the run at step 1745" in card
     assert "Highest: **heads**; this model is **heads**" in card
     assert "| `tweeteval_val` | macro-F1 not below v2.1.0 | ≥ 0.7085 | 0.7211 | yes |" in card
     assert "| `financial_tweets_train.csv` | MIT | all | 2.5× | `finance` |" in card
