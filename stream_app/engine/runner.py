@@ -67,7 +67,7 @@ class InferenceRunner:
         """The results and the identity of the model that produced them (see `swap`).
         `domains[i]` names the head for `texts[i]` (`None`: all `DEFAULT_DOMAIN`); checked here,
         so a bad list fails this caller at once instead of a job inside the stages."""
-        checked = resolve_domains(len(texts), domains)
+        checked = None if domains is None else resolve_domains(len(texts), domains)
         if not texts:
             return [], self.classifier.info
         future: asyncio.Future[tuple[list[Sentiment], ModelInfo]] = asyncio.get_running_loop().create_future()
@@ -85,7 +85,10 @@ class InferenceRunner:
             classifier = self.classifier  # this job's model, from tokenizing to post-processing
             try:
                 started = time.monotonic()
-                slices = await loop.run_in_executor(self._tokenize_pool, classifier.tokenize, texts, domains)
+                # Without domains, the one-argument call: every text is DEFAULT_DOMAIN either way,
+                # and a StagedClassifier written before domains existed keeps working.
+                args = (texts,) if domains is None else (texts, domains)
+                slices = await loop.run_in_executor(self._tokenize_pool, classifier.tokenize, *args)
                 self._on_stage("tokenize", time.monotonic() - started)
             except Exception as exc:  # a tokenizer bug must fail the caller, not the stage
                 if not future.done():
