@@ -22,10 +22,12 @@ Source weighting, and why (also in the model card):
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
 from stream_app.engine.types import DOMAINS
+from stream_app.model.data import DOMAIN_OF_FILE  # which head reads each file (training and dev)
 from stream_app.model.train import DEFAULT_BASE, TrainConfig, resolve_base_model, train
 from stream_app.model.warmstart import checkpoint_from_onnx
 
@@ -72,14 +74,6 @@ V3: dict[str, tuple[int | None, float]] = {
     "sst2_train": (20000, 1.0),
     "movie_review_sentences": (4000, 1.0),
     "product_review_sentences": (None, 1.0),
-}
-# Which head reads each file (training and dev); the rest are `social`.
-DOMAIN_OF_FILE = {
-    "financial_tweets_train": "finance",
-    "sst2_train": "reviews",
-    "sst2_dev": "reviews",
-    "movie_review_sentences": "reviews",
-    "product_review_sentences": "reviews",
 }
 PROFILES = {
     "full": FULL,
@@ -165,7 +159,11 @@ def main() -> None:
         base = resolve_base_model(DEFAULT_BASE)
         args.init = checkpoint_from_onnx(args.init_onnx, base, args.out / "init")
     config = config_for(args.profile, args.data_dir, args.out, args.max_minutes, args.epochs, args.threads, args.init)
-    print(train(config)["best"])
+    summary = train(config)
+    if args.init_onnx:  # the model card names the warm start from this
+        summary["init_onnx"] = str(args.init_onnx)
+        (args.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    print(summary["best"])
 
 
 if __name__ == "__main__":

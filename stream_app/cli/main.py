@@ -16,7 +16,7 @@ from rich.table import Table
 
 from stream_app.cli.alerts import alerts_app
 from stream_app.cli.dev import dev_app, run_demo
-from stream_app.cli.model import model_app
+from stream_app.cli.model import Domain, model_app
 from stream_app.errors import BadQuery, SentimentMonitorError
 from stream_app.ingest.preflight import check_kafka_access
 from stream_app.logs import setup_logging
@@ -189,6 +189,9 @@ def score(
     texts: Annotated[list[str] | None, typer.Argument(help="Texts; one per line on stdin when none")] = None,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: SM_MODEL_DIR)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+    domain: Annotated[
+        Domain, typer.Option(help="Which head scores the texts (a model without heads scores all alike)")
+    ] = Domain.social,
 ) -> None:
     """Label texts. Exactly one output line per input, never wrapped, so scripts can zip them."""
     from stream_app.engine.onnx_classifier import OnnxClassifier
@@ -207,9 +210,14 @@ def score(
     out = sys.stdout
     for start in range(0, len(lines), 256):
         chunk = lines[start : start + 256]
-        for text, result in zip(chunk, classifier.classify(chunk), strict=True):
+        for text, result in zip(chunk, classifier.classify(chunk, [domain.value] * len(chunk)), strict=True):
             if as_json:
-                record = {"label": result.label, "score": result.score, "probabilities": result.probabilities}
+                record = {
+                    "label": result.label,
+                    "score": result.score,
+                    "probabilities": result.probabilities,
+                    "domain": domain.value,
+                }
                 out.write(orjson.dumps(record).decode() + "\n")
             else:
                 flat = " ".join(text.split())  # an argument may hold newlines; the output line may not

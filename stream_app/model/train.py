@@ -159,6 +159,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     )
     if config.heads:
         widen_to_heads(torch, model, config.heads)
+    # Saved in the checkpoint's config, so `model export` knows the model reads a domain prefix.
+    model.config.domain_prefix = config.domain_prefix
     model = model.to(device)
 
     train_set, dev_sets = load_splits(config)
@@ -168,10 +170,14 @@ def train(config: TrainConfig) -> dict[str, Any]:
     head_params = list(model.classifier.parameters())
     head_ids = {id(p) for p in head_params}
     groups: list[dict[str, Any]] = [
-            {"params": [p for p in model.parameters() if id(p) not in head_ids]},
-            {"params": head_params, "lr": config.learning_rate * config.head_lr_multiplier},
+        {"params": [p for p in model.parameters() if id(p) not in head_ids]},
+        {"params": head_params, "lr": config.learning_rate * config.head_lr_multiplier},
     ]
-    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(
+        groups,
+        lr=config.learning_rate,
+        weight_decay=0.01,
+    )
     warmup = max(1, int(total_steps * config.warmup_fraction))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer,
@@ -206,7 +212,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     model.train()
     with Progress() as progress:
         task = progress.add_task("fine-tuning", total=total_steps)
+        steps_done = 0
         for step, batch in zip(range(1, total_steps + 1), batches(), strict=False):
+            steps_done = step
             encoded = tokenizer(
                 [config.text_of(e) for e in batch],
                 truncation=True,
@@ -252,6 +260,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     summary = {
         "best": best,
         "total_steps": total_steps,
+        # Fewer than total_steps when the time cap stopped the run before its schedule ended.
+        "steps_done": steps_done,
         "train_examples": len(train_set),
         "config": settings,
         "base_resolved": base,
