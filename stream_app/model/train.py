@@ -139,7 +139,7 @@ def length_bucketed_batches(examples: Sequence[Example], batch_size: int, rng: r
 def train(config: TrainConfig) -> dict[str, Any]:
     import torch
     from rich.progress import Progress
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     torch.manual_seed(config.seed)
     if config.threads:
@@ -150,15 +150,19 @@ def train(config: TrainConfig) -> dict[str, Any]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     base = resolve_base_model(config.base)
     tokenizer = AutoTokenizer.from_pretrained(base, use_fast=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
-        attn_implementation="eager",
-    )
-    if config.heads:
-        widen_to_heads(torch, model, config.heads)
+    if config.heads and list(getattr(AutoConfig.from_pretrained(base), "domains", None) or []) == config.heads:
+        # A heads checkpoint (a second pass): continue it as it is.
+        model = AutoModelForSequenceClassification.from_pretrained(base, attn_implementation="eager")
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=len(LABELS),
+            id2label=dict(enumerate(LABELS)),
+            label2id={name: i for i, name in enumerate(LABELS)},
+            attn_implementation="eager",
+        )
+        if config.heads:
+            widen_to_heads(torch, model, config.heads)
     # Saved in the checkpoint's config, so `model export` knows the model reads a domain prefix.
     model.config.domain_prefix = config.domain_prefix
     model = model.to(device)
