@@ -12,7 +12,9 @@ local broker and one Redis:
 3. Paired CPU (unless `--no-engine-pair`): the real-model worker drains the backlog too, and
    the bare engine classifies the same texts at the worker's batch size, back to back:
    worker CPU ms per message against engine CPU ms per text.
-4. Latency (unless `--latency-seconds 0`): the null-model worker at half its measured rate.
+4. Latency (unless `--latency-seconds 0`): the null-model worker at half its measured rate and
+   at a tenth of it (`--latency-loads`), each from a fresh worker: p50 and p99 of Kafka record
+   produced -> counted in Redis.
 """
 
 from __future__ import annotations
@@ -149,6 +151,7 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     watchlist = str(REPO / "deploy" / "watchlist" / "demo.yaml")
     null_env = {"SM_MODEL_DIR": "null:", "SM_WATCHLIST": watchlist, "SM_ALERTS_ENABLED": "true"}
     workdir = Path(args.workdir or __import__("tempfile").mkdtemp(prefix="sm-null-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
     result: dict[str, Any] = {"records": len(backlog), "batch_max_size": batch, "entities": True, "alerts": True}
     with LocalKafka() as kafka, LocalRedis() as redis_server:
         tag = uuid.uuid4().hex[:6]
@@ -178,15 +181,24 @@ def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 "worker_to_engine_cpu_ratio": real["cpu_ms_per_msg"] / engine["cpu_ms_per_text"],
             }
             console.print(result["paired_cpu"])
-        if args.latency_seconds > 0:
+        for load in (float(x) for x in args.latency_loads.split(",")) if args.latency_seconds > 0 else ():
             # Event time advances with wall time here (records per event minute = rate x 60): a
             # compressed feed makes the alert detector step many minutes per tick, which is a
             # backlog's cost, not a live stream's.
-            rate = 0.5 * null["msgs_per_s"]
+            rate = load * null["msgs_per_s"]
             row = latency_run(
-                kafka, redis_server, rate, args.latency_seconds, null_env, workdir / "lat", console, int(rate * 60)
+                kafka,
+                redis_server,
+                rate,
+                args.latency_seconds,
+                null_env,
+                workdir / f"lat{load:g}",
+                console,
+                int(rate * 60),
             )
-            result["null_model_latency_at_half_capacity"] = row
+            name = "half_capacity" if load == 0.5 else f"{100 * load:g}pct_capacity"
+            result[f"null_model_latency_at_{name}"] = {"load": load, **row}
+            console.print(f"latency at {100 * load:g} % load: p50 {row['p50_ms']:.0f} ms, p99 {row['p99_ms']:.0f} ms")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

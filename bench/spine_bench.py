@@ -294,7 +294,9 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=3000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--latency-seconds", type=float, default=30)
-    parser.add_argument("--latency-loads", default="0.25,0.5", help="Shares of the measured capacity")
+    parser.add_argument(
+        "--latency-loads", default=None, help="Shares of the measured capacity (default 0.25,0.5; --null-model 0.5,0.1)"
+    )
     parser.add_argument("--steady-repeats", type=int, default=3, help="Paired steady-state CPU runs (0: none)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     parser.add_argument("--null-model", action="store_true", help="The framework's ceiling (bench/null_spine.py)")
@@ -304,11 +306,13 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     if args.null_model:
+        args.latency_loads = args.latency_loads or "0.5,0.1"
         sys.path.insert(0, str(REPO))
         from bench.null_spine import run
 
         run(args, console)
         return
+    args.latency_loads = args.latency_loads or "0.25,0.5"
     settings = load_settings()
     result: dict[str, Any] = {
         "records": args.records,

@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 # (logger name prefix, message pattern, only during start-up). Each is expected on a healthy start:
@@ -19,6 +20,15 @@ BENIGN = (
     ("aiokafka.consumer.group_coordinator", re.compile(r"Heartbeat failed .* because it is rebalancing"), False),
 )
 STARTUP_S = 120.0
+# Kafka client lines that only say "the broker is (still) unreachable". During a broker outage
+# aiokafka writes about a hundred a second (reconnects, metadata, fetch, produce, coordinator).
+CONNECTION_NOISE = re.compile(
+    r"Unable connect to|Unable to update metadata|Unable to request metadata|NodeNotReadyError"
+    r"|KafkaConnectionError|Connect call failed|Marking the coordinator dead|Heartbeat session expired"
+    r"|RequestTimedOutError"
+)
+# Echoes of the same outage: timers that waited on the broker, the group rejoin it forces.
+OUTAGE_ECHOES = re.compile(r"is overlapping|member_id was not recognized|Heartbeat failed")
 
 
 def iso_utc(created: float) -> str:
@@ -45,6 +55,40 @@ class BenignKafkaNoise(logging.Filter):
         return True
 
 
+class ConnectionNoise(logging.Filter):
+    """While a worker listens (`report_connection_errors`), the Kafka client's connection errors
+    go to its outage tracker instead of the log: counted as retries, with one warning when Kafka is
+    lost and one line when it is back (`stream_app.ingest.health.Outages`). They stay visible at
+    DEBUG. Without a listener (the CLI's other commands) they pass through unchanged."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.report: Callable[[str], None] | None = None
+        self.down: Callable[[], bool] = lambda: False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        report = self.report
+        if report is None or record.levelno < logging.WARNING or not record.name.startswith(("aiokafka", "mode")):
+            return True
+        message = record.getMessage()
+        if record.name.startswith("aiokafka") and CONNECTION_NOISE.search(message):
+            report(message)
+        elif not (OUTAGE_ECHOES.search(message) and self.down()):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
+CONNECTION_NOISE_FILTER = ConnectionNoise()
+
+
+def report_connection_errors(report: Callable[[str], None] | None, down: Callable[[], bool] = lambda: False) -> None:
+    """Send the Kafka client's connection errors to `report` instead of the log (None: log them);
+    while `down()`, the outage's echoes (overlapping timers, the group rejoin) stay at DEBUG too."""
+    CONNECTION_NOISE_FILTER.report = report
+    CONNECTION_NOISE_FILTER.down = down
+
+
 def _json_formatter() -> logging.Formatter:
     from pythonjsonlogger.json import JsonFormatter
 
@@ -66,4 +110,5 @@ def setup_logging(level: str, as_json: bool) -> None:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(BenignKafkaNoise())
+    handler.addFilter(CONNECTION_NOISE_FILTER)  # after the benign filter: start-up noise stays INFO
     logging.basicConfig(level=level, handlers=[handler], force=True)

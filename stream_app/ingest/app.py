@@ -16,11 +16,13 @@ import faust
 
 from exporters.prometheus import PipelineMetrics
 from exporters.redis.connection import connect
-from stream_app.ingest.health import DependencyHealth, redis_address
+from stream_app.ingest.consumer import bound_fetch_wait
+from stream_app.ingest.health import OUTAGES, DependencyHealth, redis_address
 from stream_app.ingest.kafka_config import KafkaClientConfig
-from stream_app.ingest.publishers import FaustAlertPublisher, FaustPublisher
-from stream_app.ingest.resilience import RetryingPublisher, arm_exit_watchdog, exit_worker
-from stream_app.pipeline.process import RawRecord
+from stream_app.ingest.publishers import EarlyPublisher, FaustAlertPublisher, FaustPublisher
+from stream_app.ingest.resilience import INFRA_ERRORS, RetryingPublisher, arm_exit_watchdog, dependency_of, exit_worker
+from stream_app.logs import report_connection_errors
+from stream_app.pipeline.process import Prepared, RawRecord
 from stream_app.settings import Settings, load_settings
 from stream_app.web import security as web_security
 from stream_app.web.pages import token_guard
@@ -34,7 +36,7 @@ Done = dict[tuple[str, int], int]  # (topic, partition) -> last offset fully pro
 
 def faust_app(settings: Settings) -> faust.App:
     kafka = KafkaClientConfig.from_settings(settings)
-    return faust.App(
+    app = faust.App(
         settings.app_id,
         broker=kafka.faust_brokers(),
         broker_credentials=kafka.faust_credentials(),
@@ -65,6 +67,8 @@ def faust_app(settings: Settings) -> faust.App:
             [token_guard(settings.web_token.get_secret_value())] if settings.web_token else [],
         ),
     )
+    bound_fetch_wait(app)
+    return app
 
 
 def _static_url(settings: Settings) -> dict[str, Any]:
@@ -78,20 +82,22 @@ def _raw_topic(app: faust.App, *names: str) -> Any:
 def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring) -> faust.App:
     app = faust_app(settings)
     metrics = PipelineMetrics()
+    _quiet_outages(settings, metrics)
+    early = EarlyPublisher(
+        FaustPublisher(_raw_topic(app, settings.topic_scored), _raw_topic(app, settings.topic_dead_letter), metrics)
+    )
     outputs = Outputs(
-        batches=RetryingPublisher(
-            FaustPublisher(_raw_topic(app, settings.topic_scored), _raw_topic(app, settings.topic_dead_letter), metrics)
-        ),
+        batches=RetryingPublisher(early),
         alerts=FaustAlertPublisher(_raw_topic(app, settings.topic_alerts), metrics),
     )
     wiring = wiring_factory(settings, outputs, metrics)
     ready = asyncio.Event()
     done: Done = {}
     _add_lifecycle(app, settings, wiring, ready)
-    _add_agent(app, settings, wiring, ready, metrics, done)
+    _add_agent(app, settings, wiring, ready, metrics, done, early)
     _add_detector(app, settings, wiring, ready)
     _add_lag_timer(app, settings, metrics, done)
-    health = _add_health_probe(app, settings, wiring)
+    health = _add_health_probe(app, settings, wiring, metrics)
     _add_store_upkeep(app, settings, wiring)
     site = Site(
         store=wiring.store,
@@ -112,6 +118,14 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     return app
 
 
+def _quiet_outages(settings: Settings, metrics: PipelineMetrics) -> None:
+    """A lost Redis or Kafka: one warning, one line when it is back, every retry counted
+    (`sm_dependency_retries_total`). `run_worker` also routes the Kafka client's connection errors here."""
+    redis_url = settings.redis_url.get_secret_value()
+    OUTAGES.names.update(kafka=f"Kafka at {settings.kafka_bootstrap}", redis=f"Redis at {redis_address(redis_url)}")
+    OUTAGES.listeners[:] = [metrics.dependency_retried]
+
+
 def _add_lifecycle(app: faust.App, settings: Settings, wiring: Wiring, ready: asyncio.Event) -> None:
     @app.task  # type: ignore[untyped-decorator]
     async def _start_wiring() -> None:
@@ -130,7 +144,13 @@ def _add_lifecycle(app: faust.App, settings: Settings, wiring: Wiring, ready: as
 
 
 def _add_agent(
-    app: faust.App, settings: Settings, wiring: Wiring, ready: asyncio.Event, metrics: PipelineMetrics, done: Done
+    app: faust.App,
+    settings: Settings,
+    wiring: Wiring,
+    ready: asyncio.Event,
+    metrics: PipelineMetrics,
+    done: Done,
+    early: EarlyPublisher,
 ) -> None:
     inputs = _raw_topic(app, settings.topic_posts, settings.topic_reviews)
 
@@ -144,9 +164,12 @@ def _add_agent(
             exit_worker(exc)
 
     async def _score_batches(stream: Any) -> None:
-        """Two batches in flight: scoring batch n+1 overlaps publishing and counting batch n.
-        Each message is held (incref) past `take_events`' own ack and released only after its
-        batch's Redis write, so no offset commits before its counts are flushed."""
+        """Two batches in flight: while batch n is committed (publish acknowledged, then its Redis
+        write), batch n+1 is scored and its records are sent (`EarlyPublisher.send_early`); its
+        commit then waits for those acknowledgements before its own Redis write. Commits run one
+        at a time, in batch order. Each message is held (incref) past `take_events`' own ack and
+        released only after its batch's Redis write, so no offset commits before its counts are
+        flushed (tests/agent/test_commit_order.py pins the order)."""
         await ready.wait()
         previous: asyncio.Task[None] | None = None
         async for events in stream.take_events(settings.batch_max_size, within=settings.batch_max_wait_s):
@@ -159,6 +182,8 @@ def _add_agent(
             for topic, count in Counter(record.topic for record in batch).items():  # one inc per topic
                 metrics.messages_in.labels(topic=topic).inc(count)
             prepared = await wiring.processor.prepare(batch)
+            if isinstance(prepared, Prepared):  # test processors may hand back something else
+                early.send_early(prepared.scored, prepared.dead)  # overlaps the Redis write of the batch before
             if previous is not None:
                 await previous  # commits stay in batch order; re-raises a failed commit here
             previous = asyncio.create_task(_commit_then_ack(stream, prepared, list(events)))
@@ -166,6 +191,8 @@ def _add_agent(
 
     async def _commit_then_ack(stream: Any, prepared: Any, events: list[Any]) -> None:
         await wiring.processor.commit(prepared)
+        written = time.time()
+        metrics.records_aggregated([written - e.message.timestamp for e in events if e.message.timestamp])
         for event in events:
             await stream.ack(event)
             done[(event.message.topic, event.message.partition)] = event.message.offset
@@ -184,16 +211,24 @@ def _add_detector(app: faust.App, settings: Settings, wiring: Wiring, ready: asy
             return
         try:
             await wiring.alerts.tick()
-        except Exception:  # the next tick retries from the saved state and outbox
+        except INFRA_ERRORS as exc:  # the next tick retries from the saved state and outbox
+            dependency = dependency_of(exc)
+            if dependency is None:
+                log.warning("alert evaluation failed, retrying at the next tick: %r", exc)
+            else:
+                OUTAGES.retried(dependency, f"alert evaluation failed: {exc!r}")
+        except Exception:
             log.exception("alert evaluation failed")
 
 
-def _add_health_probe(app: faust.App, settings: Settings, wiring: Wiring) -> DependencyHealth | None:
+def _add_health_probe(
+    app: faust.App, settings: Settings, wiring: Wiring, metrics: PipelineMetrics
+) -> DependencyHealth | None:
     """Redis and Kafka reachability, probed on a timer for /readyz (never on the request path)."""
     client = getattr(wiring.store, "client", None)  # test wirings may carry a read-only fake store
     if client is None:
         return None
-    health = DependencyHealth(client, settings.kafka_bootstrap)
+    health = DependencyHealth(client, settings.kafka_bootstrap, outages=OUTAGES, on_probe=metrics.dependency_probed)
 
     @app.task  # type: ignore[untyped-decorator]
     async def _first_probe() -> None:  # at start, so /readyz does not wait for the first tick
@@ -214,7 +249,8 @@ def _add_lag_timer(app: faust.App, settings: Settings, metrics: PipelineMetrics,
         Measured on a timer, not at scrape time: end offsets go through Faust's consumer thread
         and take up to a fetch cycle (about a second), longer than a tight scrape timeout.
         """
-        try:
+
+        async def measure() -> dict[tuple[str, str], int]:
             assigned = sorted(app.consumer.assignment())
             ends = await app.consumer.highwaters(*assigned) if assigned else {}
             lags: dict[tuple[str, str], int] = {}
@@ -223,7 +259,13 @@ def _add_lag_timer(app: faust.App, settings: Settings, metrics: PipelineMetrics,
                 next_offset = last + 1 if last is not None else await app.consumer.position(tp)
                 if ends.get(tp) is not None and next_offset is not None:
                     lags[(tp.topic, str(tp.partition))] = max(0, ends[tp] - next_offset)
-        except Exception:  # lag is best effort during a rebalance; the next tick tries again
+            return lags
+
+        if OUTAGES.is_down("kafka"):  # the end offsets would not come; the gauge keeps its last values
+            return
+        try:  # bounded all the same: the next tick tries again
+            lags = await asyncio.wait_for(measure(), settings.lag_interval_s)
+        except Exception:  # lag is best effort during a rebalance or an outage
             log.debug("could not compute consumer lag", exc_info=True)
             return
         metrics.consumer_lag.clear()  # partitions that moved away drop out
@@ -337,6 +379,8 @@ def run_worker(settings: Settings) -> None:
     """Blocks until the worker is stopped (SIGINT/SIGTERM). Waits (bounded) for Redis and Kafka first."""
     asyncio.run(_wait_for_dependencies(settings))
     app = build_app(settings)
+    # aiokafka logs every failed reconnect (about 90 lines a second with the broker away): count them instead.
+    report_connection_errors(lambda message: OUTAGES.retried("kafka", message), lambda: OUTAGES.is_down("kafka"))
     # The CLI configured logging (plain or JSON); Faust must not replace it.
     worker = _BoundedStopWorker(app, loglevel=settings.log_level.lower(), quiet=True, override_logging=False)
     worker.shutdown_timeout_s = settings.shutdown_timeout_s

@@ -6,8 +6,9 @@ They take Faust topics (anything with `send` and `get_topic_name`), so they need
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from exporters.prometheus import PipelineMetrics
 from schemas.models import Alert, DeadLetter, ScoredEvent
@@ -48,3 +49,36 @@ class FaustAlertPublisher:
     async def publish(self, alert: Alert) -> None:
         await (await self.topic.send(key=alert.entity.encode(), value=alert.model_dump_json().encode()))
         self.metrics.messages_out.labels(topic=self.topic.get_topic_name()).inc()
+
+
+class _Publisher(Protocol):
+    async def publish(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None: ...
+
+
+class EarlyPublisher:
+    """Implements `Publisher`. The batch loop calls `send_early` as soon as a batch is scored, so
+    its records travel to the broker while the batch before it is still being written to Redis;
+    the processor's commit (one batch at a time, in batch order) then calls `publish`, which only
+    waits for those sends. Publish-then-count per batch is unchanged: a batch's Redis write still
+    starts after its own publish is acknowledged, and offsets are acknowledged after that.
+
+    `publish` takes over the oldest early send when it is for the same batch (the same `scored`
+    list); otherwise, and on a retry after a failed early send, it sends the batch itself."""
+
+    def __init__(self, inner: _Publisher) -> None:
+        self.inner = inner
+        self.early: deque[tuple[Sequence[ScoredEvent], asyncio.Task[None]]] = deque()
+
+    def send_early(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None:
+        self.early.append((scored, asyncio.ensure_future(self.inner.publish(scored, dead))))
+
+    async def publish(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None:
+        if self.early and self.early[0][0] is scored:
+            await self.early.popleft()[1]
+            return
+        await self.inner.publish(scored, dead)
+
+    def cancel(self) -> None:
+        """Shutdown: drop sends nobody will wait for (their batches are not acknowledged)."""
+        while self.early:
+            self.early.popleft()[1].cancel()

@@ -24,6 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_never, wait_exponential_jitter
 
 from schemas.models import DeadLetter, ScoredEvent
+from stream_app.ingest.health import OUTAGES, Outages
 from stream_app.pipeline.counts import CountedRecord
 from stream_app.pipeline.ports import AggregateWrites
 from stream_app.pipeline.process import Publisher
@@ -42,20 +43,37 @@ INFRA_ERRORS: tuple[type[BaseException], ...] = (
 EXIT_AGENT_CRASHED = 70  # EX_SOFTWARE
 
 
+def dependency_of(exc: BaseException) -> str | None:
+    """Which dependency an infrastructure error came from, where the type says so."""
+    if isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        return "redis"
+    if isinstance(exc, KafkaError):
+        return "kafka"
+    return None
+
+
 async def retry_forever(
     what: str,
     call: Callable[[], Awaitable[T]],
     on_retry: Callable[[], None] | None = None,
     max_wait_s: float = 5.0,
+    dependency: str | None = None,
+    outages: Outages = OUTAGES,
 ) -> T:
-    """Await `call()` until it succeeds; infrastructure errors are logged and retried with backoff.
-    Cancellation (shutdown) passes straight through, so nothing after the call runs."""
+    """Await `call()` until it succeeds; infrastructure errors are retried with backoff.
+    With a `dependency` the retries go to `outages` (one warning per outage, every retry counted);
+    without, each is logged. Cancellation (shutdown) passes straight through, so nothing after
+    the call runs."""
 
     def before_sleep(state: RetryCallState) -> None:
         if on_retry is not None:
             on_retry()
         error = state.outcome.exception() if state.outcome else None
-        log.warning("%s failed (attempt %d), retrying: %r", what, state.attempt_number, error)
+        if dependency is None:
+            log.warning("%s failed (attempt %d), retrying: %r", what, state.attempt_number, error)
+            return
+        log.debug("%s failed (attempt %d), retrying: %r", what, state.attempt_number, error)
+        outages.retried(dependency, f"{what} failed: {error!r}")
 
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(INFRA_ERRORS),
@@ -77,10 +95,14 @@ class RetryingSink:
         self.on_retry = on_retry
 
     async def apply(self, records: Sequence[CountedRecord]) -> int:
-        return await retry_forever("redis batch write", lambda: self.inner.apply(records), self.on_retry)
+        return await retry_forever(
+            "redis batch write", lambda: self.inner.apply(records), self.on_retry, dependency="redis"
+        )
 
     async def applied_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
-        return await retry_forever("redis offset read", lambda: self.inner.applied_offsets(partitions), self.on_retry)
+        return await retry_forever(
+            "redis offset read", lambda: self.inner.applied_offsets(partitions), self.on_retry, dependency="redis"
+        )
 
     async def resume_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         return await retry_forever("redis fence read", lambda: self.inner.resume_offsets(partitions), self.on_retry)
@@ -94,7 +116,7 @@ class RetryingPublisher:
         self.inner = inner
 
     async def publish(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None:
-        await retry_forever("kafka publish", lambda: self.inner.publish(scored, dead))
+        await retry_forever("kafka publish", lambda: self.inner.publish(scored, dead), dependency="kafka")
 
 
 def exit_worker(exc: BaseException, code: int = EXIT_AGENT_CRASHED) -> None:
