@@ -31,7 +31,7 @@ import orjson
 import redis
 from rich.console import Console
 
-from stream_app.ingest.kafka_admin import create_topics
+from stream_app.wiring import create_topics
 from stream_app.settings import Settings, load_settings
 from stream_app.testing.kafka_local import LocalKafka
 from stream_app.testing.redis_local import LocalRedis

@@ -39,7 +39,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from stream_app.engine.onnx_classifier import OnnxClassifier
-from stream_app.ingest.kafka_admin import create_topics
+from stream_app.wiring import create_topics
 from stream_app.pipeline.counts import Counts
 from stream_app.pipeline.keys import SOURCE, RedisKeys
 from stream_app.settings import load_settings

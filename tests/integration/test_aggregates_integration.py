@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_app.ingest.kafka_admin import create_topics
+from stream_app.wiring import create_topics
 from stream_app.pipeline.counts import CountedRecord, recompute
 from stream_app.pipeline.entities import WatchList
 from stream_app.pipeline.keys import record_keys

@@ -18,7 +18,7 @@ import pytest
 from stream_app.engine.null import NullClassifier
 from stream_app.engine.runner import InferenceRunner
 from stream_app.engine.swap import ModelSwapper, model_revision
-from stream_app.ingest.kafka_admin import create_topics
+from stream_app.wiring import create_topics
 from stream_app.settings import DEFAULT_MODEL_DIR
 from stream_app.testing.generate import generate_stream
 from tests.support.stack import settings_from

@@ -14,7 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_app.ingest.kafka_admin import create_topics
+from stream_app.wiring import create_topics
 from stream_app.testing.generate import SpikeScript, generate_stream
 from stream_app.testing.kafka_local import free_port
 from tests.support.prom_local import LocalPrometheus, dashboard_queries

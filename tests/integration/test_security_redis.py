@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from exporters.redis.acl import REDIS_COMMANDS, acl_setuser
-from stream_app.ingest.kafka_admin import create_topics
+from stream_app.wiring import create_topics
 from stream_app.testing.generate import SpikeScript, generate_stream
 from stream_app.testing.redis_local import LocalRedis
 from tests.support.stack import REPO, settings_from

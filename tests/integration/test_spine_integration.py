@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from stream_app.ingest.kafka_admin import create_topics
+from stream_app.wiring import create_topics
 from stream_app.pipeline.counts import minute_of
 from stream_app.testing.generate import generate_stream
 from tests.support.stack import settings_from

@@ -96,7 +96,7 @@ def test_dev_up_status_down(tmp_path):
 
 @pytest.mark.integration
 def test_generate_then_replay_into_kafka(kafka, tmp_path):
-    from stream_app.ingest.kafka_admin import create_topics
+    from stream_app.wiring import create_topics
     from stream_app.settings import load_settings
     from tests.support.streamkit import drain
 

@@ -10,9 +10,9 @@ from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from exporters.prometheus import PipelineMetrics
-from stream_app.ingest.health import Outages
-from stream_app.ingest.resilience import dependency_of, retry_forever
+from exporters.prometheus.metrics import PipelineMetrics
+from stream_app.pipeline.resilience import Outages, RetryPolicy, retry_forever
+from stream_app.wiring import dependency_of, retry_policy, stream_config
 from stream_app.logs import ConnectionNoise, report_connection_errors, setup_logging
 
 
@@ -37,7 +37,7 @@ async def test_the_worker_consumer_long_polls_at_most_100_ms(tmp_path) -> None: 
     from stream_app.ingest.consumer import FETCH_MAX_WAIT_MS, BoundedFetchConsumer, BoundedFetchConsumerThread
     from stream_app.settings import load_settings
 
-    app = faust_app(load_settings(data_dir=tmp_path))
+    app = faust_app(stream_config(load_settings(data_dir=tmp_path)))
     assert app.transport.Consumer is BoundedFetchConsumer
     consumer = app.consumer
     assert isinstance(consumer, BoundedFetchConsumer)
@@ -120,10 +120,9 @@ async def test_batch_retries_report_to_the_outage_tracker(caplog) -> None:  # ty
             raise RedisConnectionError("down")
         return 7
 
+    policy = RetryPolicy(retry_policy().transient, dependency_of, max_wait_s=0.01, reporter=outages)
     with caplog.at_level(logging.DEBUG):
-        assert (
-            await retry_forever("redis batch write", flaky, max_wait_s=0.01, dependency="redis", outages=outages) == 7
-        )
+        assert await retry_forever("redis batch write", flaky, policy) == 7
     assert outages.retries["redis"] == 3 and outages.is_down("redis")
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and warnings[0].startswith("redis lost: redis batch write failed")

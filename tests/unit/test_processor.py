@@ -8,14 +8,12 @@ import orjson
 
 from stream_app.pipeline.counts import minute_of
 from stream_app.pipeline.process import BatchProcessor, RawRecord
-from stream_app.testing.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
+from stream_app.testing.fakes import ListPublisher, MemoryCountsSink, make_processor
 
 
 def _processor() -> tuple[BatchProcessor, ListPublisher, MemoryCountsSink]:
     publisher, sink = ListPublisher(), MemoryCountsSink()
-    processor = BatchProcessor(
-        KeywordClassifier(), publisher, sink, {"posts": "post", "reviews": "review"}, "fake", "0"
-    )
+    processor = make_processor(publisher, sink)
     return processor, publisher, sink
 
 
