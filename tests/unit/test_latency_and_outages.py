@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from exporters.prometheus.metrics import PipelineMetrics
+from stream_app.logs import ConnectionNoise, report_connection_errors, setup_logging
 from stream_app.pipeline.resilience import Outages, RetryPolicy, retry_forever
 from stream_app.wiring import dependency_of, retry_policy, stream_config
-from stream_app.logs import ConnectionNoise, report_connection_errors, setup_logging
 
 
 class Clock:
