@@ -157,14 +157,25 @@ def test_per_head_calibration_round_trips_and_the_flat_file_still_loads(tmp_path
     assert "heads" not in json.loads((tmp_path / CALIBRATION_FILE).read_text())
 
 
-def test_a_one_head_model_ignores_domains(model_dir):
-    """The shipped v2 model (one head, flat calibration) scores every domain alike."""
-    engine = OnnxClassifier(model_dir, provider="cpu", intra_op_threads=1)
-    texts = ["I love it", "worst flight ever", "$AAPL closes flat", "the plot was dull"]
+def test_a_one_head_model_ignores_domains(tmp_path):
+    """A one-head model with a flat calibration (as v2.x shipped) scores every domain alike."""
+    model_dir = _model_dir(tmp_path / "plain", "plain")
+    Calibration(temperature=1.7, bias=(0.2, 0.0, -0.1), offsets=(0.1, 0.0, 0.0), label_floor=0.13).save(model_dir)
+    engine = OnnxClassifier(model_dir, provider="cpu", precision="fp32", intra_op_threads=1)
+    texts = ["I love it", "finance news today", "reviews of the plot", "social media is loud"]
     plain = engine.probabilities(texts)
     for domain in DOMAINS:
         assert np.allclose(engine.probabilities(texts, [domain] * len(texts)), plain)
-    assert len(set(engine.label_floors().values())) == 1
+    assert engine.label_floors() == dict.fromkeys(DOMAINS, 0.13)
+
+
+def test_the_shipped_model_has_a_head_per_domain(model_dir):
+    """models/default (v3.0.0) reads each text off its domain's head."""
+    meta = json.loads((model_dir / "labels.json").read_text())
+    assert meta["heads"] == list(DOMAINS)
+    engine = OnnxClassifier(model_dir, provider="cpu", intra_op_threads=1)
+    texts = ["the plot was dull", "$AAPL closes flat"]
+    assert not np.allclose(engine.probabilities(texts, ["social"] * 2), engine.probabilities(texts, ["finance"] * 2))
 
 
 async def test_the_runner_carries_domains_and_rejects_a_bad_list(heads_dir):
