@@ -4,31 +4,41 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from stream_app.ingest.app import build_app
 from stream_app.pipeline.process import RawRecord
 from stream_app.settings import load_settings
-from stream_app.wiring import Wiring
+from stream_app.wiring import Wiring, stream_config
+
+
+@dataclass
+class Prepared:
+    """What the agent reads off a prepared batch: nothing to publish early, the records to count."""
+
+    records: list[RawRecord]
+    scored: list[Any] = field(default_factory=list)
+    dead: list[Any] = field(default_factory=list)
 
 
 class RecordingProcessor:
     def __init__(self) -> None:
         self.batches: list[list[RawRecord]] = []
 
-    async def prepare(self, batch: Sequence[RawRecord]) -> Any:
-        return list(batch)
+    async def prepare(self, batch: Sequence[RawRecord]) -> Prepared:
+        return Prepared(list(batch))
 
-    async def commit(self, prepared: Any) -> Any:
-        self.batches.append(prepared)
+    async def commit(self, prepared: Prepared) -> None:
+        self.batches.append(prepared.records)
 
 
 async def test_agent_passes_batches_with_positions_to_the_processor(tmp_path):
     recorder = RecordingProcessor()
     settings = load_settings(data_dir=tmp_path, batch_max_size=4, batch_max_wait_s=0.05)
-    app = build_app(settings, lambda *_: Wiring(processor=recorder))
+    app = build_app(stream_config(settings), lambda *_: Wiring(processor=recorder))
     app.sm_ready.set()
-    agent = app.agents["stream_app.ingest.app.score"]
+    agent = app.agents["stream_app.ingest.agent.score"]
     async with agent.test_context() as context:
         for offset in range(10):
             await context.put(b"payload-%d" % offset, key=b"k", partition=offset % 2, wait=False)
@@ -49,7 +59,7 @@ async def test_app_shutdown_stops_the_wiring(tmp_path):
         async def stop(self) -> None:
             stopped.append(True)
 
-    app = build_app(load_settings(data_dir=tmp_path), lambda *_: StoppingWiring(processor=RecordingProcessor()))
+    app = build_app(stream_config(load_settings(data_dir=tmp_path)), lambda *_: StoppingWiring(processor=RecordingProcessor()))
     app.sm_ready.set()
     await app.on_before_shutdown.send()
     assert stopped == [True] and not app.sm_ready.is_set()

@@ -22,7 +22,7 @@ from stream_app.testing.fakes import MinuteStore
 from stream_app.web.routes import ROUTES, Site
 from stream_app.web.security import CONTENT_SECURITY_POLICY, allowed_hosts, host_name
 from stream_app.web.server import build_app
-from stream_app.wiring import Wiring
+from stream_app.wiring import Wiring, stream_config
 
 TOKEN = "web-token-for-the-test"
 STORE = MinuteStore({"ent:Veltro Motors": Counts.of(5, 3, 2, -1.5)})
@@ -44,7 +44,7 @@ async def server(request: pytest.FixtureRequest) -> AsyncIterator[TestServer]:
 async def worker(tmp_path: Path) -> AsyncIterator[TestServer]:
     """A worker's own web server (Faust's): metrics, probes and the model swap only."""
     app = build_worker(
-        load_settings(data_dir=tmp_path, web_token=TOKEN),
+        stream_config(load_settings(data_dir=tmp_path, web_token=TOKEN)),
         lambda *_: Wiring(processor=None, store=STORE, watchlist=["Veltro Motors"]),  # type: ignore[arg-type]
     )
     app.sm_ready.set()

@@ -82,19 +82,37 @@ class FakePublisher:
         self.failures = failures
         self.sent: list[Alert] = []
 
-    async def publish(self, alert: Alert) -> None:
+    async def start(self) -> None:
+        return None
+
+    async def write(self, batch: Sequence[Alert]) -> None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("broker down")
-        self.sent.append(alert)
+        self.sent.extend(batch)
+
+    async def flush(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
 
 
 class FakeSinks:
     def __init__(self) -> None:
         self.submitted: list[tuple[str, str | None]] = []
 
-    def submit(self, alert: Alert, only: str | None = None) -> None:
-        self.submitted.append((alert.status, only))
+    async def start(self) -> None:
+        return None
+
+    async def write(self, batch: Sequence[Alert]) -> None:
+        self.submitted.extend((alert.status, None) for alert in batch)
+
+    async def flush(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
 
 
 def make(

@@ -57,7 +57,7 @@ def test_webhook_retries_then_delivers() -> None:
 
         async def go() -> None:
             fanout = Fanout([WebhookNotifier(receiver.url + "/hook", 2.0)], metrics, lambda: quick_retry(4))
-            fanout.start()
+            await fanout.start()
             fanout.submit(make_alert())
             await fanout.drained()
             await fanout.stop()
@@ -78,7 +78,7 @@ def test_a_dead_or_slow_sink_never_blocks_and_is_counted() -> None:
                 lambda: quick_retry(2),
                 queue_size=1,
             )
-            fanout.start()
+            await fanout.start()
             started = time.monotonic()
             for _ in range(5):
                 fanout.submit(make_alert())

@@ -130,7 +130,7 @@ async def test_a_retrying_call_stops_on_cancellation() -> None:
     async def down() -> None:
         raise RedisConnectionError("down")
 
-    task = asyncio.create_task(retry_forever("x", down))
+    task = asyncio.create_task(retry_forever("x", down, fast_policy([])))
     await asyncio.sleep(0.3)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
