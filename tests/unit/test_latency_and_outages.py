@@ -94,13 +94,16 @@ def test_kafka_client_connection_errors_are_counted_not_logged(capsys) -> None: 
             logging.getLogger("aiokafka").error("Unable connect to node with id 1: [Errno 111] Connect call failed")
         logging.getLogger("aiokafka.consumer.fetcher").error("Failed fetch messages from 1: NodeNotReadyError: x")
         logging.getLogger("mode.timers").warning("Timer commit is overlapping (interval=1.0 runtime=55.0)")
+        logging.getLogger("aiokafka.consumer.group_coordinator").error(
+            "OffsetCommit failed for group g due to group error ([Error 25] UnknownMemberIdError: g), will rejoin"
+        )
         logging.getLogger("aiokafka.cluster").error("Topic %s not found in cluster metadata", "social-posts")
         logging.getLogger("stream_app.x").error("Unable connect to node: our own line stays")
     finally:
         report_connection_errors(None)
         setup_logging("INFO", as_json=False)
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(reported) == 91  # the overlapping timer is an echo: quiet while down, not a retry
+    assert len(reported) == 91  # the overlapping timer and the refused commit are echoes: quiet, not retries
     assert len(lines) == 2 and "social-posts" in lines[0] and "our own line stays" in lines[1]
 
 
