@@ -138,3 +138,50 @@ async def test_batch_retries_report_to_the_outage_tracker(caplog) -> None:  # ty
 )
 def test_dependency_of(error: BaseException, dependency: str | None) -> None:
     assert dependency_of(error) == dependency
+
+
+async def test_the_publisher_sends_through_the_producer_and_waits_for_every_ack() -> None:
+    import asyncio
+
+    from stream_app.ingest.publishers import FaustPublisher
+    from tests.support.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
+
+    sent: list[tuple[str, bytes]] = []
+    acks: list[asyncio.Future[None]] = []
+
+    class Producer:
+        async def send(self, topic: str, key: bytes, value: bytes, *rest: object) -> asyncio.Future[None]:
+            sent.append((topic, key))
+            acks.append(asyncio.get_running_loop().create_future())
+            return acks[-1]
+
+    class App:
+        async def maybe_start_producer(self) -> Producer:
+            return Producer()
+
+    class Topic:
+        app = App()
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def get_topic_name(self) -> str:
+            return self.name
+
+    from stream_app.pipeline.process import BatchProcessor, RawRecord
+
+    captured = ListPublisher()
+    processor = BatchProcessor(KeywordClassifier(), captured, MemoryCountsSink(), {"posts": "post"}, "m", "1")
+    post = b'{"id": "p1", "text": "good", "created_at": "2026-01-01T00:00:00Z", "platform": "x"}'
+    await processor.process([RawRecord("posts", 0, 7, post, 0.0), RawRecord("posts", 0, 8, b"{", 0.0)])
+    metrics = PipelineMetrics(CollectorRegistry())
+    publish = asyncio.ensure_future(
+        FaustPublisher(Topic("scored"), Topic("dead"), metrics).publish(captured.scored, captured.dead)
+    )
+    await asyncio.sleep(0.01)
+    assert sent == [("scored", b"p1"), ("dead", b"posts:0:8")] and not publish.done()  # waits for the acks
+    for ack in acks:
+        ack.set_result(None)
+    await publish
+    assert _value(metrics, "sm_messages_out_total", topic="scored") == 1
+    assert _value(metrics, "sm_messages_out_total", topic="dead") == 1
