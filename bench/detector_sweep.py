@@ -18,17 +18,17 @@ from typing import Any
 
 import orjson
 
-from stream_app.alerting import evaluate as ev
 from stream_app.alerting.detector import DetectorParams
 from stream_app.engine.calibration import Calibration
 from stream_app.engine.swap import model_revision
+from stream_app.offline import evaluate as ev
 
 
 def model_labels(model: Path, texts: set[str], cache: Path) -> dict[str, str]:
     labels: dict[str, str] = json.loads(cache.read_text()) if cache.exists() else {}
     todo = texts - labels.keys()
     if todo:
-        from stream_app.alerting.model_labels import label_texts
+        from stream_app.offline.model_labels import label_texts
 
         labels.update(label_texts(model, todo))
         cache.write_text(json.dumps(labels))

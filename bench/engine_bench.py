@@ -28,7 +28,7 @@ BATCH_SIZES = (1, 8, 32, 128)
 
 
 def tweet_texts(n: int) -> list[str]:
-    from stream_app.devtools.generate import generate_stream
+    from stream_app.testing.generate import generate_stream
 
     texts = [r["text"] for _, r in generate_stream(minutes=n // 60 + 1, per_minute=60, seed=5)]
     return texts[:n]

@@ -2,7 +2,9 @@
 
 Same texts, same machine, the two engines interleaved in every repeat; reports each
 repeat's ratio and their median, per batch size (this host's speed drifts, so only
-same-run ratios mean much).
+same-run ratios mean much). Each text carries the domain the worker would route it to
+(`pipeline/routing.py`: reviews, cashtag posts to finance, the rest social), so a model with
+domain heads or a domain prefix is timed as it serves; a one-head model ignores them.
 
     PYTHONPATH=. .venv/bin/python bench/model_ab.py --a build/old_model --b models/default
 """
@@ -13,16 +15,18 @@ import argparse
 import json
 import statistics
 import time
+from collections import Counter
 from pathlib import Path
 
-from stream_app.devtools.generate import generate_stream
 from stream_app.engine.onnx_classifier import OnnxClassifier
+from stream_app.pipeline.routing import route
+from stream_app.testing.generate import generate_stream
 
 
-def texts_per_s(engine: OnnxClassifier, texts: list[str], batch: int) -> float:
+def texts_per_s(engine: OnnxClassifier, texts: list[str], domains: list[str], batch: int) -> float:
     start = time.perf_counter()
     for i in range(0, len(texts), batch):
-        engine.classify(texts[i : i + batch])
+        engine.classify(texts[i : i + batch], domains[i : i + batch])
     return len(texts) / (time.perf_counter() - start)
 
 
@@ -33,15 +37,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    texts = [r["text"] for _, r in generate_stream(minutes=9, per_minute=60, seed=5)][:512]
+    records = list(generate_stream(minutes=9, per_minute=60, seed=5))[:512]
+    texts = [r["text"] for _, r in records]
+    domains = [route("review" if kind == "review" else "post", r["text"], ()) for kind, r in records]
     a, b = OnnxClassifier(args.a, provider="cpu"), OnnxClassifier(args.b, provider="cpu")
     for engine in (a, b):
-        engine.classify(texts[:64])  # warm-up
-    out: dict[str, object] = {"a": str(args.a), "b": str(args.b), "n_texts": len(texts)}
+        engine.classify(texts[:64], domains[:64])  # warm-up
+    out: dict[str, object] = {
+        "a": str(args.a),
+        "b": str(args.b),
+        "n_texts": len(texts),
+        "domains": dict(Counter(domains)),
+        "a_model": f"{a.info.name} v{a.info.version} heads={list(a.heads)} prefix={a.domain_prefix}",
+        "b_model": f"{b.info.name} v{b.info.version} heads={list(b.heads)} prefix={b.domain_prefix}",
+    }
     for batch in (32, 64, 128):
         ratios, speeds_a, speeds_b = [], [], []
         for _ in range(args.repeats):
-            sa, sb = texts_per_s(a, texts, batch), texts_per_s(b, texts, batch)
+            sa, sb = texts_per_s(a, texts, domains, batch), texts_per_s(b, texts, domains, batch)
             speeds_a.append(sa)
             speeds_b.append(sb)
             ratios.append(sb / sa)

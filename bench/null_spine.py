@@ -31,10 +31,10 @@ import orjson
 import redis
 from rich.console import Console
 
-from stream_app.devtools.kafka_local import LocalKafka
-from stream_app.devtools.redis_local import LocalRedis
 from stream_app.ingest.kafka_admin import create_topics
 from stream_app.settings import Settings, load_settings
+from stream_app.testing.kafka_local import LocalKafka
+from stream_app.testing.redis_local import LocalRedis
 
 
 def live_settings(env: dict[str, str]) -> Settings:

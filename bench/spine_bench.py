@@ -38,14 +38,14 @@ import redis
 from rich.console import Console
 from rich.progress import Progress
 
-from stream_app.devtools.generate import generate_stream
-from stream_app.devtools.kafka_local import LocalKafka, free_port
-from stream_app.devtools.redis_local import LocalRedis
 from stream_app.engine.onnx_classifier import OnnxClassifier
 from stream_app.ingest.kafka_admin import create_topics
 from stream_app.pipeline.counts import Counts
 from stream_app.pipeline.keys import SOURCE, RedisKeys
 from stream_app.settings import load_settings
+from stream_app.testing.generate import generate_stream
+from stream_app.testing.kafka_local import LocalKafka, free_port
+from stream_app.testing.redis_local import LocalRedis
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exporters.redis_store import AggregateStore
 from stream_app.pipeline.keys import entity_key
+from stream_app.pipeline.ports import AggregateStore
 from stream_app.pipeline.windows import parse_window, sum_buckets, window_minutes
 
 DEFAULT_WINDOWS: tuple[str, ...] = ("1m", "5m", "1h")
@@ -44,7 +44,7 @@ class WatchListCollector(Collector):
         last = max(end for _, end in spans.values())
         snapshot = {}
         for entity in self.entities:
-            buckets = await store.range_counts(entity_key(entity), first, last)
+            buckets = await store.minutes(entity_key(entity), first, last)
             for window, (start, end) in spans.items():
                 total = sum_buckets(buckets, start, end)
                 snapshot[(entity, window)] = {"negative_share": total.negative_share, "volume": float(total.volume)}

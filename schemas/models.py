@@ -82,6 +82,15 @@ class ScoredEvent(_Contract):
     )
     processed_at: datetime
     processing_ms: float = Field(ge=0, description="Time from receipt to scoring, in ms")
+    domain: Literal["social", "finance", "reviews"] = Field(
+        "social", description="The model head that scored it (docs/model.md: reviews, tickers, the rest)"
+    )
+    counted: list[str] | None = Field(
+        None, description="The entities whose aggregates it fed (the tracked subset of `entities`)"
+    )
+    topic: str | None = Field(None, description="The input topic it came from")
+    partition: int | None = Field(None, description="The input partition it came from")
+    offset: int | None = Field(None, description="Its offset in that partition: with them, a rebuild is exact")
 
 
 class DeadLetter(_Contract):

@@ -1,8 +1,9 @@
 """Write docs/model-behaviour.md: what the shipped model gets right, capability by capability.
 
 In the spirit of CheckList (Ribeiro et al. 2020): small hand-written cases per capability, each
-with the labels that count as a pass, and the pass rate. It reports; it does not tune: none of
-these texts is used for training, calibration or checkpoint selection.
+with the labels that count as a pass, and the pass rate, per head for a model with domain heads
+(or a domain prefix). It reports; it does not tune: none of these texts is used for training,
+calibration or checkpoint selection.
 
 Run: PYTHONPATH=. .venv/bin/python scripts/behaviour_report.py [--model DIR] [--out FILE]
 """
@@ -13,6 +14,8 @@ import argparse
 from pathlib import Path
 
 from stream_app.engine.onnx_classifier import OnnxClassifier
+from stream_app.engine.types import DEFAULT_DOMAIN, DOMAINS, Sentiment
+from stream_app.pipeline.routing import route
 
 NEG, NEU, POS = "negative", "neutral", "positive"
 NOT_NEG, NOT_POS = {NEU, POS}, {NEU, NEG}
@@ -113,29 +116,52 @@ CASES: dict[str, tuple[str, list[tuple[str, set[str]]]]] = {
 }
 
 
+def _cell(result: Sentiment, ok: set[str]) -> str:
+    p = result.probabilities
+    mark = "" if result.label in ok else " ✗"
+    return f"{result.label}{mark} ({p['negative']:.2f}/{p['neutral']:.2f}/{p['positive']:.2f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, default=Path("models/default"))
     parser.add_argument("--out", type=Path, default=Path("docs/model-behaviour.md"))
     args = parser.parse_args()
     classifier = OnnxClassifier(args.model, provider="cpu")
+    # Every case through every head (a one-head model has one column): the report shows what
+    # each head does with the same text, and which head the worker would route the text to.
+    heads = list(DOMAINS) if classifier.heads or classifier.domain_prefix else [DEFAULT_DOMAIN]
+    names = {h: f"`{h}`" for h in heads} if len(heads) > 1 else {DEFAULT_DOMAIN: "all domains"}
     summary, details = [], []
-    total_pass = total = 0
+    totals = dict.fromkeys(heads, 0)
+    routed_pass = total = 0
     for capability, (checks, cases) in CASES.items():
-        results = classifier.classify([text for text, _ in cases])
-        passed = [r.label in ok for (_, ok), r in zip(cases, results, strict=True)]
-        total_pass += sum(passed)
+        texts = [text for text, _ in cases]
+        routes = [route("post", text, ()) if len(heads) > 1 else DEFAULT_DOMAIN for text in texts]
+        results = {head: classifier.classify(texts, [head] * len(texts)) for head in heads}
+        passed = {head: [r.label in ok for (_, ok), r in zip(cases, results[head], strict=True)] for head in heads}
+        routed = [passed[r][i] for i, r in enumerate(routes)]
+        for head in heads:
+            totals[head] += sum(passed[head])
+        routed_pass += sum(routed)
         total += len(cases)
-        summary.append(f"| {capability} | {checks} | {sum(passed)}/{len(cases)} | {sum(passed) / len(cases):.0%} |")
-        details.append(f"\n### {capability}\n\n| text | expected | got | p(neg/neu/pos) |\n|---|---|---|---|")
-        for (text, ok), result, good in zip(cases, results, passed, strict=True):
-            p = result.probabilities
-            mark = "" if good else " ✗"
-            details.append(
-                f"| {text} | {'/'.join(sorted(ok))} | {result.label}{mark} | "
-                f"{p['negative']:.2f} / {p['neutral']:.2f} / {p['positive']:.2f} |"
-            )
+        rates = " | ".join(f"{sum(passed[h])}/{len(cases)}" for h in heads)
+        summary.append(f"| {capability} | {checks} | {rates} | {sum(routed)}/{len(cases)} |")
+        details.append(
+            f"\n### {capability}\n\n| text | expected | routed to | "
+            + " | ".join(f"{names[h]}: label (p neg/neu/pos)" for h in heads)
+            + " |\n|---|---|---|"
+            + "---|" * len(heads)
+        )
+        for i, (text, ok) in enumerate(cases):
+            cells = " | ".join(_cell(results[h][i], ok) for h in heads)
+            details.append(f"| {text} | {'/'.join(sorted(ok))} | `{routes[i]}` | {cells} |")
     info = classifier.info
+    kind = (
+        f"Heads: {', '.join(f'`{h}`' for h in heads)}; every case is scored by each"
+        if len(heads) > 1
+        else "One head: every domain is scored alike"
+    )
     doc = "\n".join(
         [
             "# Model behaviour report",
@@ -145,10 +171,15 @@ def main() -> None:
             "These texts were never used to train, calibrate or select the model: the report describes, "
             "it is not a target.",
             "",
-            "| capability | checks | passed | rate |",
-            "|---|---|---:|---:|",
+            f"{kind}; *routed* counts each case under the head the worker would pick for it as a post "
+            "(`pipeline/routing.py`: a `$CASHTAG` goes to `finance`, the rest to `social`).",
+            "",
+            "| capability | checks | " + " | ".join(names[h] for h in heads) + " | routed |",
+            "|---|---|" + "---:|" * (len(heads) + 1),
             *summary,
-            f"| **all** | | {total_pass}/{total} | {total_pass / total:.0%} |",
+            "| **all** | | "
+            + " | ".join(f"{totals[h]}/{total} ({totals[h] / total:.0%})" for h in heads)
+            + f" | {routed_pass}/{total} ({routed_pass / total:.0%}) |",
             "",
             "## Cases (✗ marks a failure)",
             *details,

@@ -3,13 +3,17 @@
 * Helm: `helm lint --strict` and `helm template` for several value sets; every rendered
   manifest parses and is checked for what the cluster would only say at apply time: names,
   selectors against pod labels, probes, references to ConfigMaps, Secrets and volumes, the
-  replica bound, the KEDA target. The rendered ConfigMap and Secret are loaded through the
-  service's own `Settings`, so a value the worker would reject fails here. Bad values must
-  fail the render with a message.
+  replica bound, the KEDA target. Two Deployments: the workers (`sentiment-monitor worker`)
+  and the API (`sentiment-monitor api`, `<fullname>-api`), each with its own Service, PDB and
+  ServiceMonitor selecting its pods only, its probes on its own port, the same ConfigMap and
+  Secret. What each pod's environment adds up to is loaded through the service's own
+  `Settings`, so a value the worker or the API would reject fails here. Bad values must fail
+  the render with a message.
 * Compose: structure of deploy/compose/compose.yaml (services, images or builds, depends_on,
-  volumes, bind-mount sources, ports, health checks), the Prometheus and Alertmanager files
-  it mounts (promtool / amtool when installed).
-* Dockerfiles: multi-stage on Debian, non-root, HEALTHCHECK on /healthz, COPY sources exist.
+  volumes, bind-mount sources, ports, health checks), the workers and the API service, the
+  Prometheus and Alertmanager files it mounts (promtool / amtool when installed).
+* Dockerfiles: multi-stage on Debian, non-root, HEALTHCHECK on /healthz, both ports exposed,
+  COPY sources exist.
 
 Usage: python scripts/check_deploy.py HELM_BINARY
 """
@@ -57,25 +61,50 @@ def check(condition: object, message: str) -> None:
 
 # --- Helm -----------------------------------------------------------------------------------
 
-# (name, extra helm arguments, kinds that must be rendered, kinds that must not)
+RELEASE = "ci"
+NAMESPACE = "default"  # what `helm template` renders .Release.Namespace as
+WORKER = f"{RELEASE}-sentiment-monitor"  # the workers' Deployment, Service, PDB, ServiceMonitor, ConfigMap
+API = f"{WORKER}-api"  # the API's Deployment, Service, PDB, ServiceMonitor
+API_PARTS = {f"{kind}/{API}" for kind in ("Deployment", "Service", "PodDisruptionBudget")}
+
+# (name, extra helm arguments, kinds or Kind/name that must be rendered, those that must not)
 SCENARIOS: list[tuple[str, list[str], set[str], set[str]]] = [
     (
         "defaults",
         [],
-        {"Deployment", "Service", "ConfigMap", "Secret", "ServiceAccount", "PodDisruptionBudget"},
+        {"Deployment", "Service", "ConfigMap", "Secret", "ServiceAccount", "PodDisruptionBudget", *API_PARTS},
         {"ServiceMonitor", "ScaledObject", "Job"},
     ),
     (
         "full",
         ["-f", str(CHART / "ci" / "full-values.yaml")],
-        {"Deployment", "ServiceMonitor", "ScaledObject", "TriggerAuthentication", "Job"},
+        {
+            f"ServiceMonitor/{WORKER}",
+            f"ServiceMonitor/{API}",
+            "ScaledObject",
+            "TriggerAuthentication",
+            "Job",
+            *API_PARTS,
+        },
         set(),
     ),
     (
         "existing-secret",
         ["-f", str(CHART / "ci" / "existing-secret-values.yaml")],
-        {"Deployment", "ServiceMonitor"},
+        {"Deployment", "ServiceMonitor", f"Deployment/{API}", f"ServiceMonitor/{API}"},
         {"Secret", "PodDisruptionBudget"},
+    ),
+    (
+        "api",
+        ["-f", str(CHART / "ci" / "api-values.yaml")],
+        {f"ServiceMonitor/{WORKER}", f"ServiceMonitor/{API}", *API_PARTS},
+        {"ScaledObject"},
+    ),
+    (
+        "no-api",
+        ["--set", "api.enabled=false,serviceMonitor.enabled=true"],
+        {f"Deployment/{WORKER}", f"Service/{WORKER}", f"ServiceMonitor/{WORKER}"},
+        {*API_PARTS, f"ServiceMonitor/{API}"},
     ),
     ("cpu-autoscaling", ["--set", "autoscaling.enabled=true,autoscaling.maxReplicas=4"], {"ScaledObject"}, set()),
 ]
@@ -91,6 +120,10 @@ MUST_FAIL: list[tuple[str, list[str], str]] = [
     ("a setting that is not SM_*", ["--set", "config.LOG_LEVEL=INFO"], "LOG_LEVEL"),
     ("no Redis", ["--set", "redis.url="], "redis.url is required"),
     ("unknown security protocol", ["--set", "kafka.securityProtocol=TLS"], "securityProtocol"),
+    ("the API's port through config", ["--set", "config.SM_API_PORT=8080"], "api.service.port"),
+    ("the workers' port through config", ["--set", "config.SM_WEB_PORT=8080"], "service.port"),
+    ("a Redis URL of another scheme", ["--set", "redis.url=http://redis:6379"], "redis/url"),
+    ("an unknown api value", ["--set", "api.replica=3"], "replica"),
 ]
 
 
@@ -112,20 +145,46 @@ def environment(values: dict[str, str]) -> Iterator[None]:
         os.environ.update(saved)
 
 
-def settings_accept(scenario: str, env: dict[str, str]) -> None:
-    """The worker's own settings class takes what the ConfigMap and Secret give it."""
+def load_settings(where: str, env: dict[str, str]) -> Any:
+    """What the service's own settings class makes of a pod's environment (None: it refuses it)."""
     sys.path.insert(0, str(REPO))
     try:
         from stream_app.settings import Settings
 
         with environment(env):
-            settings = Settings(_env_file=None)  # type: ignore[call-arg]
+            return Settings(_env_file=None)  # type: ignore[call-arg]
     except Exception as exc:
-        check(False, f"[{scenario}] the worker would reject its settings: {exc}")
-        return
+        check(False, f"{where}: the process would reject its settings: {exc}")
+        return None
     finally:
         sys.path.remove(str(REPO))
-    check(settings.web_host == "0.0.0.0", f"[{scenario}] SM_WEB_HOST must not be loopback in a pod")
+
+
+EXISTING_SECRETS = {"existing-secret": "sentiment-monitor-credentials"}
+
+
+def component(spec: dict[str, Any]) -> str:
+    """'worker' or 'api': a Deployment's pod label app.kubernetes.io/component."""
+    return str(spec["template"]["metadata"]["labels"].get("app.kubernetes.io/component", ""))
+
+
+def pod_env(container: dict[str, Any], by_kind: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The SM_* environment a container starts with: its ConfigMaps and Secrets (envFrom, in
+    order), then its own `env` values ($(POD_IP) as a sample address)."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(by_kind.get("ConfigMap", {}).get(source["configMapRef"]["name"], {}).get("data") or {})
+        if "secretRef" in source:
+            secret = by_kind.get("Secret", {}).get(source["secretRef"]["name"])
+            if secret:
+                env.update(secret.get("stringData") or {})
+            else:  # an existing Secret, not rendered
+                env.setdefault("SM_REDIS_URL", "redis://from-the-existing-secret:6379/0")
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = str(item["value"]).replace("$(POD_IP)", "10.0.0.1")
+    return env
 
 
 def pod_checks(scenario: str, kind: str, name: str, spec: dict[str, Any], by_kind: dict[str, dict[str, Any]]) -> None:
@@ -163,35 +222,51 @@ def pod_checks(scenario: str, kind: str, name: str, spec: dict[str, Any], by_kin
     labels = spec["template"]["metadata"]["labels"]
     selector = spec["selector"]["matchLabels"]
     check(selector.items() <= labels.items(), f"{where}: selector does not match the pod labels")
-    worker = pod["containers"][0]
-    ports = {p["name"]: p["containerPort"] for p in worker.get("ports", [])}
+    role = component(spec)
+    check(role in ("worker", "api"), f"{where}: component label {role!r} is neither worker nor api")
+    check(selector.get("app.kubernetes.io/component") == role, f"{where}: selector does not name the component")
+    main = pod["containers"][0]
+    check(main.get("args") == [role] and "command" not in main, f"{where}: does not run `sentiment-monitor {role}`")
+    ports = {p["name"]: p["containerPort"] for p in main.get("ports", [])}
     check("http" in ports, f"{where}: no port named http")
     for probe, path in (("livenessProbe", "/healthz"), ("startupProbe", "/healthz"), ("readinessProbe", "/readyz")):
-        got = worker.get(probe, {}).get("httpGet", {})
+        got = main.get(probe, {}).get("httpGet", {})
         check(got.get("path") == path and got.get("port") in ("http", ports.get("http")), f"{where}: {probe} != {path}")
-    env = dict(by_kind["ConfigMap"][f"{RELEASE}-sentiment-monitor"]["data"])
-    secret = by_kind.get("Secret", {}).get(f"{RELEASE}-sentiment-monitor")
-    if secret:
-        env.update(secret.get("stringData", {}))
-    else:
-        env.setdefault("SM_REDIS_URL", "redis://from-the-existing-secret:6379/0")
+    env = pod_env(main, by_kind)
+    check(env.get("SM_WEB_ALLOWED_HOSTS", "").startswith("10.0.0.1,"), f"{where}: the pod IP is not an allowed Host")
+    settings = load_settings(where, env)
+    gpu_limits = {k for k in main["resources"].get("limits", {}) if k.endswith("/gpu")}
+    if role == "api":
+        if settings is not None:
+            check(settings.api_host == "0.0.0.0", f"{where}: SM_API_HOST must not be loopback in a pod")
+            check(settings.api_port == ports.get("http"), f"{where}: SM_API_PORT {settings.api_port} != port http")
+        check(spec.get("replicas", 1) >= 1, f"{where}: no API replicas")
+        check(not gpu_limits and main["image"].endswith("-cpu"), f"{where}: the API asks for a GPU image or limit")
+        check(not any("gpu" in key for key in pod.get("nodeSelector", {})), f"{where}: the API on GPU nodes")
+        return
+    if settings is not None:
+        check(settings.web_host == "0.0.0.0", f"{where}: SM_WEB_HOST must not be loopback in a pod")
+        check(settings.web_port == ports.get("http"), f"{where}: SM_WEB_PORT {settings.web_port} != port http")
     partitions = int(env["SM_TOPIC_PARTITIONS"])
     if "ScaledObject" in by_kind:
         check("replicas" not in spec, f"{where}: replicas must be left to KEDA when autoscaling")
     else:
         check(1 <= spec.get("replicas", 1) <= partitions, f"{where}: replicas not within 1..{partitions} partitions")
-    settings_accept(scenario, env)
-    gpu_limits = {k for k in worker["resources"].get("limits", {}) if k.endswith("/gpu")}
     if env.get("SM_PROVIDER") == "cuda":
         check(gpu_limits, f"{where}: GPU worker without a GPU limit")
-        check(worker["image"].endswith("-cuda"), f"{where}: GPU worker without the CUDA image")
+        check(main["image"].endswith("-cuda"), f"{where}: GPU worker without the CUDA image")
         check(pod.get("nodeSelector"), f"{where}: GPU worker without a node selector")
     else:
-        check(not gpu_limits and worker["image"].endswith("-cpu"), f"{where}: CPU worker asks for a GPU image or limit")
+        check(not gpu_limits and main["image"].endswith("-cpu"), f"{where}: CPU worker asks for a GPU image or limit")
 
 
-RELEASE = "ci"
-EXISTING_SECRETS = {"existing-secret": "sentiment-monitor-credentials"}
+def selected(selector: dict[str, str], deployments: dict[str, dict[str, Any]]) -> list[str]:
+    """The Deployments whose pods a label selector picks."""
+    return [
+        name
+        for name, d in deployments.items()
+        if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+    ]
 
 
 def check_rendered(scenario: str, text: str, must: set[str], must_not: set[str]) -> None:
@@ -205,9 +280,9 @@ def check_rendered(scenario: str, text: str, must: set[str], must_not: set[str])
         check(doc["metadata"].get("labels", {}).get("app.kubernetes.io/name"), f"[{scenario}] {kind}/{name} unlabelled")
         check(name not in by_kind.get(kind, {}), f"[{scenario}] two {kind}s named {name}")
         by_kind.setdefault(kind, {})[name] = doc
-    kinds = set(by_kind)
-    check(must <= kinds, f"[{scenario}] missing {sorted(must - kinds)}")
-    check(not (must_not & kinds), f"[{scenario}] should not render {sorted(must_not & kinds)}")
+    rendered = set(by_kind) | {f"{kind}/{name}" for kind, docs in by_kind.items() for name in docs}
+    check(must <= rendered, f"[{scenario}] missing {sorted(must - rendered)}")
+    check(not (must_not & rendered), f"[{scenario}] should not render {sorted(must_not & rendered)}")
     for kind in ("ConfigMap", "Secret"):
         for name, doc in by_kind.get(kind, {}).items():
             data = doc.get("data") or doc.get("stringData") or {}
@@ -215,29 +290,72 @@ def check_rendered(scenario: str, text: str, must: set[str], must_not: set[str])
     for kind in ("Deployment", "Job"):
         for name, doc in by_kind.get(kind, {}).items():
             pod_checks(scenario, kind, name, doc["spec"], by_kind)
-    deployment = next(iter(by_kind["Deployment"].values()))
-    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    deployments = by_kind.get("Deployment", {})
+    roles = {component(d["spec"]): name for name, d in deployments.items()}
+    check(roles.get("worker") == WORKER, f"[{scenario}] the workers' Deployment is not {WORKER}")
+    check(roles.get("api") in (None, API), f"[{scenario}] the API's Deployment is not {API}")
+    containers = {name: d["spec"]["template"]["spec"]["containers"][0] for name, d in deployments.items()}
+    if API in containers and WORKER in containers:
+        check(
+            containers[API].get("envFrom") == containers[WORKER].get("envFrom"),
+            f"[{scenario}] the API does not take its settings from the workers' ConfigMap and Secret",
+        )
+        shared = ("SM_REDIS_URL", "SM_REDIS_PREFIX", "SM_REDIS_SHARDS", "SM_WATCHLIST", "SM_WEB_TOKEN")
+        worker_env, api_env = (pod_env(containers[n], by_kind) for n in (WORKER, API))
+        for key in shared:
+            check(worker_env.get(key) == api_env.get(key), f"[{scenario}] {key} differs between workers and API")
+        api_volumes = {m["mountPath"] for m in containers[API].get("volumeMounts", [])}
+        watchlist = api_env.get("SM_WATCHLIST")
+        check(not watchlist or str(Path(watchlist).parent) in api_volumes, f"[{scenario}] the API lacks the watch-list")
     for name, pdb in by_kind.get("PodDisruptionBudget", {}).items():
-        check(pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items(), f"[{scenario}] PDB {name} selector")
+        picks = selected(pdb["spec"]["selector"]["matchLabels"], deployments)
+        check(picks == [name], f"[{scenario}] PDB {name} selects {picks}, not Deployment {name}")
     services = by_kind.get("Service", {})
     for name, service in services.items():
-        check(service["spec"]["selector"].items() <= pod_labels.items(), f"[{scenario}] Service {name} selects no pod")
+        picks = selected(service["spec"]["selector"], deployments)
+        check(picks == [name], f"[{scenario}] Service {name} selects {picks}, not Deployment {name}")
+        for target in picks:
+            pod_ports = {p["name"]: p["containerPort"] for p in containers[target].get("ports", [])}
+            for port in service["spec"]["ports"]:
+                check(
+                    port["targetPort"] in pod_ports or port["targetPort"] in pod_ports.values(),
+                    f"[{scenario}] Service {name} port {port['name']} targets no port of {target}",
+                )
+                check(
+                    port["port"] == pod_ports.get(port["targetPort"], port["targetPort"]),
+                    f"[{scenario}] Service {name} port {port['port']} != the process's own port",
+                )
+            hosts = set(pod_env(containers[target], by_kind).get("SM_WEB_ALLOWED_HOSTS", "").split(","))
+            for host in (name, f"{name}.{NAMESPACE}.svc"):
+                check(host in hosts, f"[{scenario}] {target} would refuse Host {host} (SM_WEB_ALLOWED_HOSTS)")
+    secrets = by_kind.get("Secret", {}).values()
+    token = bool(EXISTING_SECRETS.get(scenario)) or any("SM_WEB_TOKEN" in (s.get("stringData") or {}) for s in secrets)
+    scraped: set[str] = set()
     for name, monitor in by_kind.get("ServiceMonitor", {}).items():
-        selected = [
+        chosen = [
             s
             for s in services.values()
             if monitor["spec"]["selector"]["matchLabels"].items() <= s["metadata"]["labels"].items()
         ]
-        check(selected, f"[{scenario}] ServiceMonitor {name} selects no Service")
-        port_names = {p["name"] for s in selected for p in s["spec"]["ports"]}
+        check(len(chosen) == 1, f"[{scenario}] ServiceMonitor {name} selects {len(chosen)} Services, not one")
+        scraped |= {s["metadata"]["name"] for s in chosen}
+        port_names = {p["name"] for s in chosen for p in s["spec"]["ports"]}
         for endpoint in monitor["spec"]["endpoints"]:
             check(
                 endpoint["port"] in port_names and endpoint["path"] == "/metrics", f"[{scenario}] ServiceMonitor port"
             )
-    config = by_kind["ConfigMap"][f"{RELEASE}-sentiment-monitor"]["data"]
+            if token:
+                credentials = endpoint.get("authorization", {}).get("credentials", {})
+                check(credentials.get("key") == "SM_WEB_TOKEN", f"[{scenario}] ServiceMonitor {name} without the token")
+    if "ServiceMonitor" in by_kind:
+        check(set(services) <= scraped, f"[{scenario}] Services no ServiceMonitor scrapes: {set(services) - scraped}")
+    config = by_kind["ConfigMap"][WORKER]["data"]
+    if API in services:
+        url = f"http://{API}.{NAMESPACE}.svc:{services[API]['spec']['ports'][0]['port']}/dashboard"
+        check(config.get("SM_DASHBOARD_URL", "").startswith(("https://", url)), f"[{scenario}] SM_DASHBOARD_URL")
     for name, scaled in by_kind.get("ScaledObject", {}).items():
         spec = scaled["spec"]
-        check(spec["scaleTargetRef"]["name"] in by_kind["Deployment"], f"[{scenario}] ScaledObject {name} target")
+        check(spec["scaleTargetRef"]["name"] == WORKER, f"[{scenario}] ScaledObject {name} does not target the workers")
         check(spec["maxReplicaCount"] <= int(config["SM_TOPIC_PARTITIONS"]), f"[{scenario}] KEDA max above partitions")
         trigger = spec["triggers"][0]
         check(trigger["type"] == "kafka", f"[{scenario}] KEDA trigger is not kafka")
@@ -290,6 +408,7 @@ def check_compose() -> None:
     check(not extra, f"compose: unknown top-level keys {extra}")
     services: dict[str, dict[str, Any]] = doc["services"]
     named_volumes = set(doc.get("volumes") or {})
+    published: dict[str, str] = {}
     for name, service in services.items():
         where = f"compose service {name}"
         check(not set(service) - SERVICE_KEYS, f"{where}: unknown keys {set(service) - SERVICE_KEYS}")
@@ -322,11 +441,22 @@ def check_compose() -> None:
                 check(source in named_volumes, f"{where}: volume {source} is not declared")
         for port in service.get("ports", []):
             check(re.match(r"^127\.0\.0\.1:\d+:\d+$", str(port)), f"{where}: port {port!r} (bind to loopback)")
+            host_port = str(port).split(":")[1] if str(port).count(":") == 2 else str(port)
+            check(host_port not in published, f"{where}: host port {host_port} is {published.get(host_port)}'s too")
+            published[host_port] = name
         health = service.get("healthcheck")
         if health:
             check(health["test"][0] in ("CMD", "CMD-SHELL"), f"{where}: healthcheck test form")
     workers = [n for n, s in services.items() if s.get("command") is None and "build" in s]
     check(len(workers) >= 2, f"compose: want two workers, found {workers}")
+    for name in workers:
+        settings = load_settings(f"compose service {name}", services[name]["environment"])
+        if settings is not None:
+            check(settings.web_host == "0.0.0.0", f"compose service {name}: SM_WEB_HOST is loopback")
+            check(name in settings.web_allowed_hosts.split(","), f"compose service {name}: refuses Host {name}")
+    apis = [n for n, s in services.items() if s.get("command") == ["api"]]
+    check(apis == ["api"], f"compose: want one API service (command [api]) named api, found {apis}")
+    api_port = check_compose_api(services) if apis == ["api"] else None
     for want in ("kafka", "redis", "prometheus", "alertmanager", "grafana"):
         check(want in services, f"compose: no {want} service")
     kafka_env = services["kafka"]["environment"]
@@ -337,6 +467,7 @@ def check_compose() -> None:
     prometheus = yaml.safe_load((base / "prometheus.yml").read_text())
     targets = {t for job in prometheus["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
     check({f"{w}:6066" for w in workers} <= targets, f"compose: Prometheus scrapes {targets}, workers are {workers}")
+    check(api_port is None or f"api:{api_port}" in targets, f"compose: Prometheus does not scrape api:{api_port}")
     grafana_mounts = {v.split(":")[1]: v.split(":")[0] for v in services["grafana"]["volumes"]}
     provider = yaml.safe_load((REPO / "deploy/grafana/provisioning/dashboards/sentiment-monitor.yml").read_text())
     dashboards_path = provider["providers"][0]["options"]["path"]
@@ -345,6 +476,30 @@ def check_compose() -> None:
     check(datasource["url"] == "http://prometheus:9090" and datasource["isDefault"], "compose: Grafana datasource")
     check_compose_tools(base, prometheus)
     print(f"compose: {len(services)} services checked ({', '.join(services)})")
+
+
+def check_compose_api(services: dict[str, dict[str, Any]]) -> int | None:
+    """The API service: the workers' image and settings, `api` as its command, Redis (not Kafka)
+    before it, its own port published and probed. Returns the port."""
+    where = "compose service api"
+    api, worker = services["api"], services["worker-1"]
+    check(api.get("image") == worker.get("image"), f"{where}: not the workers' image")
+    env, worker_env = api.get("environment", {}), worker.get("environment", {})
+    for key in ("SM_REDIS_URL", "SM_REDIS_PREFIX", "SM_REDIS_SHARDS", "SM_WATCHLIST", "SM_WEB_TOKEN"):
+        check(env.get(key) == worker_env.get(key), f"{where}: {key} differs from the workers'")
+    depends = api.get("depends_on", {})
+    check(isinstance(depends, dict) and depends.get("redis", {}).get("condition") == "service_healthy",
+          f"{where}: should wait for a healthy Redis")  # fmt: skip
+    settings = load_settings(where, env)
+    if settings is None:
+        return None
+    port = settings.api_port
+    check(settings.api_host == "0.0.0.0", f"{where}: SM_API_HOST is loopback: unreachable from other containers")
+    check(any(str(p).endswith(f":{port}") for p in api.get("ports", [])), f"{where}: port {port} not published")
+    check("api" in settings.web_allowed_hosts.split(","), f"{where}: refuses Host api (Prometheus scrapes it so)")
+    test = " ".join(api.get("healthcheck", {}).get("test", []))
+    check(f":{port}/healthz" in test, f"{where}: no healthcheck on :{port}/healthz")
+    return port
 
 
 def check_compose_tools(base: Path, prometheus: dict[str, Any]) -> None:
@@ -398,7 +553,11 @@ def check_dockerfiles() -> None:
         check(users and users[-1].split(":")[0] not in ("0", "root"), f"{where}: final stage runs as root")
         health = [args for op, args in final if op == "HEALTHCHECK"]
         check(health and "/healthz" in health[0], f"{where}: no HEALTHCHECK on /healthz")
-        check(any(op == "EXPOSE" and "6066" in args for op, args in final), f"{where}: does not EXPOSE 6066")
+        exposed = {port for op, args in final if op == "EXPOSE" for port in args.split()}
+        check({"6066", "6067"} <= exposed, f"{where}: does not EXPOSE 6066 (worker) and 6067 (API)")
+        env = " ".join(args for op, args in final if op == "ENV")
+        check("SM_API_HOST=0.0.0.0" in env, f"{where}: SM_API_HOST is not 0.0.0.0: `api` unreachable")
+        check(health and "SM_API_PORT" in health[0], f"{where}: HEALTHCHECK misses the API's port (SM_API_PORT)")
         check(f'".[{extra}]"' in path.read_text() and extra in project["optional-dependencies"], f"{where}: extra")
         for op, args in steps:
             if op != "COPY" or "--from=" in args:
@@ -409,7 +568,7 @@ def check_dockerfiles() -> None:
     check(
         "onnxruntime-gpu" in (REPO / "deploy/docker/Dockerfile.cuda").read_text(), "Dockerfile.cuda: no onnxruntime-gpu"
     )
-    print("dockerfiles: multi-stage, Debian, non-root, HEALTHCHECK /healthz, COPY sources present")
+    print("dockerfiles: multi-stage, Debian, non-root, HEALTHCHECK /healthz, ports 6066 and 6067, COPY sources present")
 
 
 def main() -> int:

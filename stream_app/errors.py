@@ -45,3 +45,19 @@ class ModelError(SentimentMonitorError):
 
 class DependencyUnavailable(SentimentMonitorError):
     """Redis or Kafka did not answer within the start-up wait (or a command's short timeout)."""
+
+
+class StoreRegressed(SentimentMonitorError):
+    """The aggregate store holds less than this worker wrote: a fence moved backwards, so Redis
+    lost acknowledged writes (failover to a lagging replica, an older snapshot, an `everysec`
+    crash). The worker exits; on restart every partition resumes from the store's fences, and
+    the records the store lost are read from Kafka again (docs/design.md)."""
+
+
+class StoreMismatch(ConfigError):
+    """The store was written with another layout (shard count) than this process uses."""
+
+
+class BadQuery(SentimentMonitorError):
+    """A read that cannot be answered as asked (a window longer than the retention, a resolution
+    the store no longer keeps). The API answers 400 with the message."""

@@ -50,7 +50,7 @@ def validate_local(settings: Settings, model: bool = True) -> None:
 
 async def redis_reachable(settings: Settings, timeout_s: float = 3.0) -> str:
     """Ping Redis once, within `timeout_s`; `DependencyUnavailable` naming SM_REDIS_URL otherwise."""
-    from exporters.redis_store import connect
+    from exporters.redis.connection import connect
     from stream_app.ingest.health import redis_address, redis_ok
 
     url = settings.redis_url.get_secret_value()

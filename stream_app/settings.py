@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stream_app.resources import default_model_dir
-
-if TYPE_CHECKING:
-    from stream_app.alerting.detector import DetectorParams
 
 DEFAULT_MODEL_DIR = default_model_dir()  # the checkout's models/default, or the wheel's copy
 
@@ -55,10 +52,19 @@ class Settings(BaseSettings):
     # Redis
     redis_url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"),
-        description="redis:// or rediss:// (TLS) URL; may hold a password",
+        description="redis:// or rediss:// (TLS) URL, or redis+cluster:// / rediss+cluster:// for a Redis Cluster "
+        "(any node); may hold a password",
     )
     redis_prefix: str = Field("sm", pattern=r"^[A-Za-z0-9_.-]+$", description="Key prefix in Redis")
-    redis_retention_s: int = Field(7 * 86400, ge=60, description="TTL of minute buckets")
+    redis_retention_s: int = Field(
+        7 * 86400, ge=2 * 86400, description="How long hour roll-ups (and so windows and series) are kept"
+    )
+    redis_minute_retention_s: int = Field(
+        2 * 86400, ge=86400 + 3600, description="How long minute buckets are kept (minute series, window edges)"
+    )
+    redis_shards: int = Field(
+        16, ge=1, le=1024, description="Virtual store shards (hash slots the aggregates spread over); fixed per store"
+    )
 
     # Entities and windows
     watchlist: Path | None = Field(None, description="YAML watch-list of brands and tickers with aliases")
@@ -119,9 +125,11 @@ class Settings(BaseSettings):
     event_max_age_s: float = Field(7 * 86400.0, ge=0, description="Older event times are dead-lettered; 0: no limit")
     inference_queue_depth: int = Field(4, ge=1)
 
-    # Worker
+    # Worker (metrics, health, model swap) and the API process (`sentiment-monitor api`: queries, page)
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=1, le=65535)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(6067, ge=1, le=65535)
     web_token: SecretStr | None = Field(None, description="Bearer token for every page but probes and static files")
     web_allowed_hosts: str = Field(
         "", description="Extra Host names the web server answers, comma separated ('*': any); loopback always"
@@ -149,8 +157,9 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
+        if not value.get_secret_value().startswith(schemes):
+            raise ValueError("must start with redis://, rediss://, unix://, redis+cluster:// or rediss+cluster://")
         return value
 
     @model_validator(mode="after")
@@ -162,30 +171,6 @@ class Settings(BaseSettings):
         if self.dead_letter_max_original_bytes * 4 // 3 + 16_384 > self.kafka_max_message_bytes:
             raise ValueError("dead_letter_max_original_bytes is too large for kafka_max_message_bytes")
         return self
-
-    def detector_params(self, model_label_floor: float = 0.0) -> DetectorParams:
-        """`model_label_floor`: the scoring model's `label_floor` (its calibration.json), used
-        unless SM_ALERT_LABEL_FLOOR overrides it; 0 for labels given (gold)."""
-        from stream_app.alerting.detector import DetectorParams
-
-        floor = model_label_floor if self.alert_label_floor is None else self.alert_label_floor
-        return DetectorParams(
-            label_floor=floor,
-            short_window_min=self.alert_short_window_min,
-            min_volume=self.alert_min_volume,
-            confirm_windows_min=self.alert_confirm_windows_min,
-            min_negatives=self.alert_min_negatives,
-            threshold_volume_slope=self.alert_threshold_volume_slope,
-            min_abs_increase=self.alert_min_abs_increase,
-            spike_ratio=self.alert_spike_ratio,
-            cusum_threshold=self.alert_cusum_threshold,
-            confirm_minutes=self.alert_confirm_min,
-            resolve_abs_increase=self.alert_resolve_abs_increase,
-            cooldown_min=self.alert_cooldown_min,
-            baseline_half_life_min=self.alert_baseline_half_life_min,
-            min_baseline_posts=self.alert_min_baseline_posts,
-            critical_ratio=self.alert_critical_ratio,
-        )
 
     def masked(self) -> dict[str, object]:
         """The effective config for start-up logs: secrets print as '**********'."""

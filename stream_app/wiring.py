@@ -6,24 +6,31 @@ event loop runs and `stop()` at shutdown; tests pass their own `Wiring` with fak
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-from exporters.alert_state import RedisAlertState, RedisPostSamples
+from exporters.alerts_http.notifiers import AlertmanagerNotifier, Fanout, Notifier, WebhookNotifier, default_retrying
 from exporters.entity_gauges import WatchListCollector
-from exporters.notifiers import AlertmanagerNotifier, Fanout, Notifier, WebhookNotifier, default_retrying
 from exporters.prometheus import PipelineMetrics
-from exporters.redis_store import RedisAggregateStore, connect
+from exporters.redis.aggregates import RedisAggregateStore
+from exporters.redis.alert_state import RedisAlertState, RedisPostSamples
+from exporters.redis.connection import connect
+from schemas.models import ScoredEvent
+from stream_app.alerting.detector import DetectorParams
 from stream_app.alerting.service import AlertPublisher, AlertService
 from stream_app.engine.calibration import Calibration
 from stream_app.engine.runner import InferenceRunner
 from stream_app.engine.swap import ModelSwapper, info_labels, load_classifier
+from stream_app.ingest.health import DependencyHealth
 from stream_app.ingest.resilience import RetryingSink
 from stream_app.pipeline.entities import EntityExtractor, WatchList, entity_words
 from stream_app.pipeline.lookup import alias_table
-from stream_app.pipeline.process import BatchProcessor, Publisher, RawRecord
+from stream_app.pipeline.ports import AggregateStore
+from stream_app.pipeline.process import BatchProcessor, Prepared, Publisher, RawRecord
 from stream_app.pipeline.timebounds import EventTimeBounds
 from stream_app.pipeline.windows import EntityAdmission
 from stream_app.settings import Settings
@@ -32,9 +39,13 @@ log = logging.getLogger(__name__)
 
 
 class Processor(Protocol):
-    async def prepare(self, batch: Sequence[RawRecord]) -> Any: ...
+    """The batch path the stream edge drives (`BatchProcessor`)."""
 
-    async def commit(self, prepared: Any) -> Any: ...
+    async def prepare(self, batch: Sequence[RawRecord]) -> Prepared: ...
+
+    async def commit(self, prepared: Prepared) -> list[ScoredEvent]: ...
+
+    async def resume_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]: ...
 
 
 class Runner(Protocol):
@@ -72,7 +83,7 @@ class Wiring:
 
     processor: Processor
     runner: Runner | None = None
-    store: Any = None
+    store: AggregateStore | None = None
     refresh_metrics: Callable[[], Awaitable[None]] | None = None
     alerts: AlertService | None = None
     alert_state: RedisAlertState | None = None
@@ -125,8 +136,8 @@ def alerting(
 ) -> tuple[AlertService, RedisAlertState, Fanout]:
     """The detector service and its sinks: Kafka always, webhook and Alertmanager when configured."""
     fanout = alert_fanout(settings, metrics)
-    state = RedisAlertState(store.client, settings.redis_prefix, settings.alert_leader_ttl_s)
-    params = settings.detector_params(Calibration.load(settings.model_dir).label_floor)
+    state = RedisAlertState(store.client, store.keys, settings.alert_leader_ttl_s)
+    params = detector_params(settings, Calibration.load(settings.model_dir).label_floor)
     service = AlertService(
         counts=store,
         state=state,
@@ -140,17 +151,42 @@ def alerting(
         idle_s=settings.alert_idle_s,
         settle_s=settings.alert_settle_s,
         history_min=settings.alert_history_min,
-        dashboard_url=settings.dashboard_url or f"http://{settings.web_host}:{settings.web_port}/dashboard",
+        dashboard_url=settings.dashboard_url or f"http://{settings.api_host}:{settings.api_port}/dashboard",
         observer=metrics,
     )
     return service, state, fanout
+
+
+def detector_params(settings: Settings, model_label_floor: float = 0.0) -> DetectorParams:
+    """`model_label_floor`: the scoring model's `label_floor` (its calibration.json), used
+    unless SM_ALERT_LABEL_FLOOR overrides it; 0 for labels given (gold)."""
+    floor = model_label_floor if settings.alert_label_floor is None else settings.alert_label_floor
+    return DetectorParams(
+        label_floor=floor,
+        short_window_min=settings.alert_short_window_min,
+        min_volume=settings.alert_min_volume,
+        confirm_windows_min=settings.alert_confirm_windows_min,
+        min_negatives=settings.alert_min_negatives,
+        threshold_volume_slope=settings.alert_threshold_volume_slope,
+        min_abs_increase=settings.alert_min_abs_increase,
+        spike_ratio=settings.alert_spike_ratio,
+        cusum_threshold=settings.alert_cusum_threshold,
+        confirm_minutes=settings.alert_confirm_min,
+        resolve_abs_increase=settings.alert_resolve_abs_increase,
+        cooldown_min=settings.alert_cooldown_min,
+        baseline_half_life_min=settings.alert_baseline_half_life_min,
+        min_baseline_posts=settings.alert_min_baseline_posts,
+        critical_ratio=settings.alert_critical_ratio,
+    )
 
 
 def redis_store(settings: Settings) -> RedisAggregateStore:
     return RedisAggregateStore(
         connect(settings.redis_url.get_secret_value()),
         prefix=settings.redis_prefix,
+        shards=settings.redis_shards,
         retention_s=settings.redis_retention_s,
+        minute_retention_s=settings.redis_minute_retention_s,
         allowed_lateness_s=settings.allowed_lateness_s,
     )
 
@@ -167,7 +203,7 @@ def default_wiring(settings: Settings, outputs: Outputs, metrics: PipelineMetric
     collector = WatchListCollector(watch.names())
     metrics.registry.register(collector)
     metrics.model.info(info_labels(classifier.info, settings.model_dir))
-    samples = RedisPostSamples(store.client, settings.redis_prefix, settings.redis_retention_s)
+    samples = RedisPostSamples(store.client, store.keys, settings.redis_retention_s)
     processor = BatchProcessor(
         classifier=runner,
         publisher=outputs.batches,
@@ -206,3 +242,86 @@ def default_wiring(settings: Settings, outputs: Outputs, metrics: PipelineMetric
         on_active=lambda info, model_dir: metrics.model.info(info_labels(info, model_dir)),
     )
     return wiring
+
+
+async def serve_api(settings: Settings, stop: asyncio.Event) -> None:
+    """The API process: queries, alerts and the live page over Redis, until `stop` is set.
+    Builds everything it serves here and closes it on the way out."""
+    from exporters.api_metrics import ApiMetrics
+    from stream_app.web.routes import ROUTES, Site
+    from stream_app.web.server import build_app, serve
+
+    watch = WatchList.load(settings.watchlist) if settings.watchlist else WatchList([])
+    store = redis_store(settings)
+    state = RedisAlertState(store.client, store.keys, settings.alert_leader_ttl_s)
+    health = DependencyHealth(store.client, kafka_bootstrap="")
+    await health.probe_redis()
+    metrics = ApiMetrics()
+    site = Site(
+        store=store,
+        alert_state=state if settings.alerts_enabled else None,
+        watchlist=sorted(watch.names()),
+        ready=lambda: health.redis_up,
+        render_metrics=metrics.render,
+        dependencies=lambda: {"redis": health.redis_up},
+        aliases=alias_table(watch),
+        token=settings.web_token is not None,
+        routes=ROUTES,
+    )
+    app = build_app(
+        site,
+        ROUTES,
+        settings.api_host,
+        settings.web_allowed_hosts.split(","),
+        settings.dashboard_url,
+        settings.web_token.get_secret_value() if settings.web_token else None,
+        [metrics.middleware()],
+    )
+    runner = await serve(app, settings.api_host, settings.api_port)
+    try:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=2.0)
+            except TimeoutError:
+                await health.probe_redis()
+    finally:
+        await runner.cleanup()
+        await store.close()
+
+
+def run_api(settings: Settings) -> None:
+    """Blocks until SIGINT or SIGTERM."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_api(settings, stop)
+
+    asyncio.run(main())
+
+
+async def rebuild_aggregates(
+    settings: Settings, progress: Callable[[int, int], None] | None = None, batch_size: int = 500
+) -> tuple[int, int]:
+    """Recompute the aggregates from the scored-events (and dead-letters) topics through the
+    store's write path (`stream_app.pipeline.rebuild`). Returns (records read, records applied)."""
+    from stream_app.ingest.kafka_admin import read_all
+    from stream_app.pipeline.rebuild import batches, by_origin, counted_record, dead_record
+
+    read = [r for r in map(counted_record, read_all(settings, settings.topic_scored)) if r is not None]
+    read += [dead_record(d) for d in read_all(settings, settings.topic_dead_letter)]
+    partitions = by_origin(read)
+    total = sum(len(records) for records in partitions.values())
+    store = redis_store(settings)
+    applied = done = 0
+    try:
+        for batch in batches(partitions, batch_size):
+            applied += await store.apply(batch)
+            done += len(batch)
+            if progress is not None:
+                progress(done, total)
+    finally:
+        await store.close()
+    return len(read), applied

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.devtools.kafka_local import LocalKafka, free_port
-from stream_app.devtools.redis_local import LocalRedis
 from stream_app.settings import DEFAULT_MODEL_DIR
-from tests.support.stack import REPO, WorkerProcess
+from stream_app.testing.kafka_local import LocalKafka, free_port
+from stream_app.testing.redis_local import LocalRedis
+from tests.support.stack import REPO, ApiProcess, WorkerProcess
 
 
 @pytest.fixture(scope="session")
@@ -75,3 +75,19 @@ def worker_factory(stack_env: dict[str, str], tmp_path: Path) -> Iterator[callab
     yield make
     for worker in workers:
         worker.stop()
+
+
+@pytest.fixture
+def api_factory(stack_env: dict[str, str], tmp_path: Path) -> Iterator[callable]:  # type: ignore[valid-type]
+    """`sentiment-monitor api` processes on the test's Redis prefix (queries and the live page)."""
+    apis: list[ApiProcess] = []
+
+    def make(**extra_env: str) -> ApiProcess:
+        env = {**stack_env, "SM_API_PORT": str(free_port()), **extra_env}
+        api = ApiProcess(env, tmp_path / f"api-{len(apis)}.log").start()
+        apis.append(api)
+        return api
+
+    yield make
+    for api in apis:
+        api.stop()

@@ -14,7 +14,7 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from bench.chaos import scenarios, soak
+from bench.chaos import lost_writes, scenarios, soak
 from bench.chaos.check import Result
 from bench.chaos.stack import AofRedis, start_kafka, temp_root
 
@@ -27,6 +27,8 @@ def plan(short: bool, env: scenarios.Env, args: argparse.Namespace) -> list[tupl
             ("r3", lambda: scenarios.redis_outage(env, signal.SIGKILL, 15)),
             ("r5", lambda: scenarios.fuzz(env, 2000)),
             ("sd", lambda: scenarios.shutdown_with_redis_down(env)),
+            ("r7", lambda: lost_writes.restored_from_older_snapshot(env)),
+            ("r8", lambda: lost_writes.cluster_failover_and_kills(env)),
         ]
     return [
         ("r1", lambda: scenarios.kill_workers(env, kills=10)),
@@ -36,6 +38,8 @@ def plan(short: bool, env: scenarios.Env, args: argparse.Namespace) -> list[tupl
         ("r4", lambda: scenarios.broker_outage(env, 30)),
         ("r5", lambda: scenarios.fuzz(env, 10_000)),
         ("sd", lambda: scenarios.shutdown_with_redis_down(env)),
+        ("r7", lambda: lost_writes.restored_from_older_snapshot(env)),
+        ("r8", lambda: lost_writes.cluster_failover_and_kills(env)),
         ("r6", lambda: soak.soak(env, args.warmup_minutes, args.soak_minutes, args.soak_rate)),
     ]
 

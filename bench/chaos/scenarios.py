@@ -15,7 +15,9 @@ import redis
 from bench.chaos.check import Result, verdict
 from bench.chaos.feed import Feed
 from bench.chaos.stack import AofRedis, Stack, Worker, kill9_kafka
-from stream_app.devtools.kafka_local import LocalKafka
+from stream_app.pipeline.counts import PartitionState
+from stream_app.pipeline.keys import RedisKeys
+from stream_app.testing.kafka_local import LocalKafka
 
 
 @dataclass
@@ -27,12 +29,12 @@ class Env:
 
 
 def _last_write(stack: Stack) -> float:
+    """When (wall clock) the store last applied a batch: the newest `updated` of any shard's fence."""
     client = redis.Redis.from_url(stack.redis.url, socket_timeout=2)
+    keys = RedisKeys(stack.env["SM_REDIS_PREFIX"], stack.settings.redis_shards)
     try:
-        stamps = [
-            float(client.hget(k, "updated") or 0) for k in client.scan_iter(f"{stack.env['SM_REDIS_PREFIX']}:pstate:*")
-        ]  # type: ignore[arg-type]
-        return max(stamps, default=0.0)
+        fences = [client.hvals(keys.fence(shard)) for shard in range(keys.shards)]
+        return max((PartitionState.decode(raw).updated for row in fences for raw in row), default=0.0)  # type: ignore[union-attr]
     except redis.RedisError:
         return 0.0
     finally:

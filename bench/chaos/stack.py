@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stream_app.devtools.kafka_local import LocalKafka, free_port, free_ports, wait_for_port
-from stream_app.devtools.redis_local import find_redis_server
-from stream_app.devtools.worker import WorkerProcess
 from stream_app.settings import Settings, load_settings
+from stream_app.testing.kafka_local import LocalKafka, free_port, free_ports, wait_for_port
+from stream_app.testing.processes import WorkerProcess
+from stream_app.testing.redis_local import find_redis_server
 
 REPO = Path(__file__).resolve().parents[2]
 WATCH = ("Veltro Motors", "Veltro Motors|src:reddit", "Quanta Bank", "a:b%7C")
@@ -122,7 +122,7 @@ class Stack:
         return Worker(env, self.root / f"{self.name}-w{slot}.log").start()
 
 
-Worker = WorkerProcess  # the one launcher (stream_app/devtools/worker.py)
+Worker = WorkerProcess  # the one launcher (stream_app/testing/processes.py)
 
 
 def temp_root() -> Path:

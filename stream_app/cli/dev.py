@@ -17,10 +17,10 @@ import typer
 from pydantic import SecretStr
 from rich.console import Console
 
-from stream_app.devtools.kafka_local import LocalKafka, default_cache_dir, free_port
-from stream_app.devtools.redis_local import LocalRedis
 from stream_app.resources import demo_watchlist
 from stream_app.settings import Settings
+from stream_app.testing.kafka_local import LocalKafka, default_cache_dir, free_port
+from stream_app.testing.redis_local import LocalRedis
 
 dev_app = typer.Typer(help="Local Kafka and Redis for development.", no_args_is_help=True)
 console = Console()
@@ -133,12 +133,13 @@ def _print_alerts(console: Console, base: str, token: SecretStr | None) -> None:
         console.print("  none yet")
 
 
-def _print_links(console: Console, base: str, settings: Settings, redis_port: int) -> None:
+def _print_links(console: Console, base: str, worker_base: str, settings: Settings, redis_port: int) -> None:
     console.print(f"[bold green]live dashboard: {base}/dashboard[/bold green]", soft_wrap=True)
     if settings.web_token:
         console.print("  (SM_WEB_TOKEN is set: open it as /dashboard#token=<your token>)")
     console.print(f"  API: {base}/overview  {base}/alerts  {base}/top?by=negative_share&window=5m", soft_wrap=True)
-    console.print(f"  {base}/entities/Veltro%20Motors?window=5m   metrics: {base}/metrics", soft_wrap=True)
+    console.print(f"  {base}/entities/Veltro%20Motors?window=5m", soft_wrap=True)
+    console.print(f"  worker metrics: {worker_base}/metrics   API metrics: {base}/metrics", soft_wrap=True)
     console.print(
         f"  alerts topic: {settings.topic_alerts}; Redis: redis-cli -p {redis_port} --scan --pattern 'sm:*'",
         soft_wrap=True,
@@ -153,8 +154,8 @@ def _stream_live(
     duration: float | None,
 ) -> None:
     """One minute of fresh posts at a time, stamped with the coming minute, sent in real time."""
-    from stream_app.devtools.generate import generate_stream
     from stream_app.ingest.kafka_admin import replay_mixed
+    from stream_app.testing.generate import generate_stream
 
     deadline = None if duration is None else time.monotonic() + duration
     seed = 1000
@@ -170,14 +171,15 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
     `minutes` of history with a spike, replayed at `rate`, then a live trickle in real time."""
     from rich.progress import Progress
 
-    from stream_app.devtools.generate import SpikeScript, generate_stream
     from stream_app.ingest.kafka_admin import create_topics, replay_mixed
     from stream_app.settings import load_settings
+    from stream_app.testing.generate import SpikeScript, generate_stream
 
     workdir = Path(tempfile.mkdtemp(prefix="sm-demo-"))
     console.print("[bold]starting Kafka (KRaft) and Redis on 127.0.0.1 …[/bold]")
     with LocalKafka() as kafka, LocalRedis() as redis:
         web_port = int(os.environ.get("SM_WEB_PORT", free_port()))
+        api_port = int(os.environ.get("SM_API_PORT", free_port()))
         watchlist = os.environ.get("SM_WATCHLIST", str(demo_watchlist()))
         env = {
             "SM_WATCHLIST": watchlist,
@@ -186,6 +188,7 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
             "SM_KAFKA_BOOTSTRAP": kafka.bootstrap,
             "SM_REDIS_URL": redis.url,
             "SM_WEB_PORT": str(web_port),
+            "SM_API_PORT": str(api_port),
             "SM_DATA_DIR": str(workdir / "worker"),
         }
         settings = load_settings(kafka_bootstrap=kafka.bootstrap, redis_url=redis.url, web_port=web_port)
@@ -195,13 +198,18 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
         worker = subprocess.Popen(
             [sys.executable, "-m", "stream_app.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT
         )
+        api_log = (workdir / "api.log").open("wb")
+        api = subprocess.Popen(  # the page and the queries: a process of their own, as in production
+            [sys.executable, "-m", "stream_app.cli", "api"], env=env, stdout=api_log, stderr=subprocess.STDOUT
+        )
         topic_of = {"post": settings.topic_posts, "review": settings.topic_reviews}
         try:
             spike = SpikeScript(start_minute=minutes - 10, minutes=5)
             records = [(topic_of[k], r) for k, r in generate_stream(minutes, per_minute, spike=spike)]
-            base = f"http://127.0.0.1:{web_port}"
+            base = f"http://127.0.0.1:{api_port}"
             console.print(f"worker pid {worker.pid}, log {workdir / 'worker.log'}")
-            _print_links(console, base, settings, redis.port)
+            console.print(f"API pid {api.pid}, log {workdir / 'api.log'}")
+            _print_links(console, base, f"http://127.0.0.1:{web_port}", settings, redis.port)
             with Progress(console=console) as progress:
                 task = progress.add_task(f"replaying {minutes} min of history", total=len(records))
                 replay_mixed(settings, records, rate, progress=lambda n: progress.advance(task, n))
@@ -214,11 +222,13 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
         except KeyboardInterrupt:
             console.print("stopping …")
         finally:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGINT)
-                try:
-                    worker.wait(30)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
+            for process in (api, worker):
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
+                    try:
+                        process.wait(30)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
             log.close()
+            api_log.close()
     console.print("stopped cleanly")

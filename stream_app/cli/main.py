@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from stream_app.cli.alerts import alerts_app
 from stream_app.cli.dev import dev_app, run_demo
-from stream_app.cli.model import model_app
-from stream_app.cli_alerts import alerts_app
-from stream_app.errors import SentimentMonitorError
+from stream_app.cli.model import Domain, model_app
+from stream_app.errors import BadQuery, SentimentMonitorError
 from stream_app.ingest.preflight import check_kafka_access
 from stream_app.logs import setup_logging
 from stream_app.settings import Settings, load_settings
@@ -29,6 +29,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(dev_app, name="dev")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(topics_app, name="topics")
+aggregates_app = typer.Typer(help="The Redis aggregates.", no_args_is_help=True)
+app.add_typer(aggregates_app, name="aggregates")
 app.add_typer(schemas_app, name="schemas")
 console = Console()
 _state = {"debug": False}
@@ -71,6 +73,20 @@ def worker() -> None:
 
 
 @app.command()
+def api() -> None:
+    """Run the API process: queries, alerts and the live page (SM_API_HOST, SM_API_PORT), apart from workers."""
+    from stream_app.wiring import run_api
+
+    config = settings()
+    setup_logging(config.log_level, config.log_json)
+    from stream_app.preflight import load_watchlist, require_redis
+
+    load_watchlist(config)
+    require_redis(config)
+    run_api(config)
+
+
+@app.command()
 def check(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for Redis and for Kafka")] = 3.0,
 ) -> None:
@@ -79,6 +95,28 @@ def check(
 
     if not print_results(console, run_checks(timeout)):
         raise typer.Exit(1)
+
+
+@aggregates_app.command("rebuild")
+def aggregates_rebuild(
+    batch: Annotated[int, typer.Option(help="Records per write, per input partition")] = 500,
+) -> None:
+    """Recompute the aggregates from the scored-events topic into the store (upgrade, disaster recovery).
+
+    Safe while workers run and safe to repeat: the store's fences skip what it already holds."""
+    from rich.progress import Progress
+
+    from stream_app.preflight import require_redis
+    from stream_app.wiring import rebuild_aggregates
+
+    config = settings()
+    require_redis(config)
+    with Progress(console=console) as bar:
+        task = bar.add_task("rebuilding", total=None)
+        read, applied = asyncio.run(
+            rebuild_aggregates(config, lambda done, total: bar.update(task, completed=done, total=total), batch)
+        )
+    console.print(f"read {read} records from {config.topic_scored} and {config.topic_dead_letter}; {applied} were new")
 
 
 @topics_app.command("create")
@@ -134,7 +172,7 @@ def generate(
     no_spike: bool = False,
 ) -> None:
     """Write a synthetic stream of posts and reviews with a scripted negative spike."""
-    from stream_app.devtools.generate import SpikeScript, generate_stream
+    from stream_app.testing.generate import SpikeScript, generate_stream
 
     spike = None if no_spike else SpikeScript(spike_entity, spike_start, spike_minutes)
     out.mkdir(parents=True, exist_ok=True)
@@ -151,6 +189,9 @@ def score(
     texts: Annotated[list[str] | None, typer.Argument(help="Texts; one per line on stdin when none")] = None,
     model: Annotated[Path | None, typer.Option(help="Model directory (default: SM_MODEL_DIR)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+    domain: Annotated[
+        Domain, typer.Option(help="Which head scores the texts (a model without heads scores all alike)")
+    ] = Domain.social,
 ) -> None:
     """Label texts. Exactly one output line per input, never wrapped, so scripts can zip them."""
     from stream_app.engine.onnx_classifier import OnnxClassifier
@@ -169,9 +210,14 @@ def score(
     out = sys.stdout
     for start in range(0, len(lines), 256):
         chunk = lines[start : start + 256]
-        for text, result in zip(chunk, classifier.classify(chunk), strict=True):
+        for text, result in zip(chunk, classifier.classify(chunk, [domain.value] * len(chunk)), strict=True):
             if as_json:
-                record = {"label": result.label, "score": result.score, "probabilities": result.probabilities}
+                record = {
+                    "label": result.label,
+                    "score": result.score,
+                    "probabilities": result.probabilities,
+                    "domain": domain.value,
+                }
                 out.write(orjson.dumps(record).decode() + "\n")
             else:
                 flat = " ".join(text.split())  # an argument may hold newlines; the output line may not
@@ -186,7 +232,7 @@ def counts(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per-minute counts per source, as stored in Redis."""
-    from exporters.queries import list_sources, source_minutes
+    from stream_app.pipeline.queries import source_minutes
     from stream_app.preflight import require_redis
     from stream_app.wiring import redis_store
 
@@ -197,7 +243,7 @@ def counts(
         store = redis_store(config)
         out: dict[str, list[dict[str, object]]] = {}
         try:
-            for name in [source] if source else await list_sources(store):
+            for name in [source] if source else await store.sources():
                 buckets = await source_minutes(store, name, minutes)
                 out[name] = [
                     {"minute": datetime.fromtimestamp(minute, UTC).isoformat(), **total.as_dict()}
@@ -229,7 +275,7 @@ def query(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Rolling sentiment for an entity, from the Redis aggregates."""
-    from exporters.queries import entity_series, entity_window
+    from stream_app.pipeline.queries import entity_series, entity_window
     from stream_app.preflight import require_redis
     from stream_app.wiring import redis_store
 
@@ -251,7 +297,7 @@ def query(
 
     try:
         data = asyncio.run(read())
-    except ValueError as exc:
+    except (ValueError, BadQuery) as exc:
         raise typer.BadParameter(str(exc)) from None
     if as_json:
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
@@ -281,8 +327,8 @@ def demo(
 
 async def _resolve_entity(store: Any, config: Settings, entity: str) -> str:
     """The stored name `entity` means (case, watch-list aliases), else one line with the closest names."""
-    from exporters.queries import find_entity
     from stream_app.pipeline.lookup import alias_table
+    from stream_app.pipeline.queries import find_entity
     from stream_app.preflight import load_watchlist
 
     found = await find_entity(store, entity, alias_table(load_watchlist(config)))

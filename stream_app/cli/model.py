@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from stream_app.model.data import read_labelled_csv, split_holdout, write_labelled_csv
+from stream_app.engine.types import DOMAINS
+from stream_app.model.data import domain_of_file, read_labelled_csv, split_holdout, write_labelled_csv
 from stream_app.model.metrics import Report, decide, score_predictions
+
+if TYPE_CHECKING:
+    from stream_app.engine.calibration import Calibration
 
 model_app = typer.Typer(help="Train, evaluate, export and benchmark the classifier.", no_args_is_help=True)
 console = Console()
@@ -68,27 +74,46 @@ def _print_report(stem: str, report: Report) -> None:
     console.print(confusion)
 
 
+class Domain(StrEnum):
+    """The heads a command can name (`engine.types.DOMAINS`), as a choice for the CLI."""
+
+    social = "social"
+    finance = "finance"
+    reviews = "reviews"
+
+
 @model_app.command("evaluate")
 def evaluate_cmd(
     model: Annotated[Path, typer.Option(help="Model directory")],
     data: Annotated[list[Path], typer.Option(help="text,label CSV; repeat for several")],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics as JSON")] = None,
     limit: Annotated[int | None, typer.Option(help="Score only the first N rows of each file")] = None,
+    domain: Annotated[
+        Domain | None,
+        typer.Option(
+            help="Score every file with this domain's head; default: each file's own domain "
+            "(stream_app.model.data.DOMAIN_OF_FILE)",
+        ),
+    ] = None,
     provider: str = "cpu",
 ) -> None:
     """Accuracy, per-class P/R/F1, macro-F1 and confusion. On binary files the decision
-    is positive vs negative: whichever has the higher probability, neutral ignored."""
+    is positive vs negative: whichever has the higher probability, neutral ignored.
+    Each file is scored by one head (its domain's) with that head's calibration."""
     from stream_app.engine.onnx_classifier import OnnxClassifier
 
     classifier = OnnxClassifier(model, provider=provider)  # type: ignore[arg-type]
-    results: dict[str, object] = {}
+    results: dict[str, dict[str, object]] = {}
     for path in data:
         all_examples, binary = read_labelled_csv(path)
         examples = all_examples[:limit] if limit else all_examples
+        head = domain.value if domain else domain_of_file(path)
         probs = (
             np.concatenate(
                 [
-                    classifier.probabilities([e.text for e in examples[i : i + 256]])
+                    classifier.probabilities(
+                        [e.text for e in examples[i : i + 256]], [head] * len(examples[i : i + 256])
+                    )
                     for i in range(0, len(examples), 256)
                 ]
             )
@@ -96,17 +121,27 @@ def evaluate_cmd(
             else np.zeros((0, 3), dtype=np.float32)
         )
         gold = np.array([e.label for e in examples], dtype=np.int64)
-        decisions = decide(probs, binary, classifier.calibration.offsets)
+        decisions = decide(probs, binary, classifier.calibrations[head].offsets)
         report = score_predictions(gold, decisions, [0, 2] if binary else [0, 1, 2])
-        _print_report(path.stem, report)
-        results[path.stem] = {**report.as_json(), "binary": binary}
+        _print_report(f"{path.stem} ({head} head)", report)
+        results[path.stem] = {**report.as_json(), "binary": binary, "domain": head}
     if json_out:
         json_out.write_text(
             json.dumps(
                 {
                     "model": str(model),
+                    "name": classifier.info.name,
+                    "version": classifier.info.version,
+                    "heads": list(classifier.heads),
+                    "domain_prefix": classifier.domain_prefix,
                     "provider": classifier.provider,
                     "precision": classifier.precision,
+                    "mean_macro_f1": _mean_f1(results.values()),
+                    "per_domain": {
+                        d: {"files": sorted(k for k, r in results.items() if r["domain"] == d)}
+                        | {"mean_macro_f1": _mean_f1(r for r in results.values() if r["domain"] == d)}
+                        for d in DOMAINS
+                    },
                     "files": results,
                 },
                 indent=2,
@@ -114,33 +149,59 @@ def evaluate_cmd(
         )
 
 
+def _mean_f1(rows: Iterable[dict[str, object]]) -> float | None:
+    """Mean macro-F1 over files, each file weighing the same (as checkpoint selection does)."""
+    scores = [float(r["macro_f1"]) for r in rows]  # type: ignore[arg-type]
+    return round(float(np.mean(scores)), 4) if scores else None
+
+
 @model_app.command("calibrate")
 def calibrate_cmd(
     model: Annotated[Path, typer.Option(help="Model directory; calibration.json is written into it")],
     data: Annotated[list[Path], typer.Option(help="Dev text,label CSV (never a test set); repeat")],
+    per_head: Annotated[
+        bool | None,
+        typer.Option(
+            "--per-head/--flat",
+            help="One calibration per domain, each on its own domain's files (default for models with "
+            "domain heads or a domain prefix), or one for all (default for one-head models)",
+        ),
+    ] = None,
     provider: str = "cpu",
 ) -> None:
     """Fit temperature, bias and decision offsets on dev data; the engine applies them at load."""
-    from stream_app.engine.calibration import CALIBRATION_FILE
+    from stream_app.engine.calibration import CALIBRATION_FILE, DomainCalibrations
     from stream_app.engine.onnx_classifier import OnnxClassifier
-    from stream_app.model.calibrate import DevSet, fit
+    from stream_app.model.calibrate import DevSet, fit, fit_heads
 
     stale = model / CALIBRATION_FILE
     if stale.exists():
         stale.unlink()  # fit on raw logits, never on top of an older calibration
     classifier = OnnxClassifier(model, provider=provider)  # type: ignore[arg-type]
+    by_head = per_head if per_head is not None else bool(classifier.heads or classifier.domain_prefix)
     sets: dict[str, DevSet] = {}
     for path in data:
         examples, binary = read_labelled_csv(path)
         texts = [e.text for e in examples]
-        logits = np.concatenate([classifier.logits(texts[i : i + 256]) for i in range(0, len(texts), 256)])
+        head = domain_of_file(path)
+        logits = np.concatenate(
+            [classifier.logits(texts[i : i + 256], [head] * len(texts[i : i + 256])) for i in range(0, len(texts), 256)]
+        )
         sets[path.stem] = DevSet(logits, np.array([e.label for e in examples], dtype=np.int64), binary)
-    calibration = fit(sets)
-    calibration.save(model)
-    table = Table(title=f"T={calibration.temperature} bias={calibration.bias} offsets={calibration.offsets}")
+    calibrations = fit_heads(sets, domain_of_file) if by_head else DomainCalibrations.uniform(fit(sets))
+    calibrations.save(model)
+    for domain in DOMAINS if by_head else DOMAINS[:1]:
+        _print_calibration(domain if by_head else "all domains", calibrations[domain])
+
+
+def _print_calibration(title: str, calibration: Calibration) -> None:
+    table = Table(
+        title=f"{title}: T={calibration.temperature} bias={calibration.bias} offsets={calibration.offsets} "
+        f"label_floor={calibration.label_floor}"
+    )
     for column in ("set", "macro-F1 raw", "calibrated", "neg recall raw", "calibrated"):
         table.add_column(column)
-    for stem, row in calibration.report["per_set"].items():
+    for stem, row in calibration.report.get("per_set", {}).items():
         raw, cal = row["raw"], row["calibrated"]
         table.add_row(
             stem,
@@ -150,7 +211,8 @@ def calibrate_cmd(
             f"{cal['negative_recall']:.4f}",
         )
     console.print(table)
-    console.print({"p_negative ECE (pooled dev)": calibration.report["p_negative_ece_pooled"]})
+    if "p_negative_ece_pooled" in calibration.report:
+        console.print({"p_negative ECE (pooled dev)": calibration.report["p_negative_ece_pooled"]})
 
 
 @model_app.command("split")
@@ -175,10 +237,18 @@ def export_cmd(
     version: str = "1.0.0",
     samples: Annotated[int, typer.Option(help="Texts for the parity checks")] = 300,
     keep: Annotated[str, typer.Option(help="Precisions to keep, comma separated")] = "fp32,fp16,int8",
+    domain_prefix: Annotated[
+        bool | None,
+        typer.Option(
+            "--domain-prefix/--no-domain-prefix",
+            help="Whether the model reads 'DOMAIN: text' (default: as its config or train_summary.json says)",
+        ),
+    ] = None,
 ) -> None:
-    """Export to ONNX (fused), quantize INT8, convert FP16, and check parity against PyTorch."""
-    from stream_app.devtools.generate import generate_stream
+    """Export to ONNX (fused), quantize INT8, convert FP16, and check parity against PyTorch.
+    A checkpoint with domain heads exports one graph with [batch, heads, 3] logits."""
     from stream_app.model.export import export_model
+    from stream_app.testing.generate import generate_stream
 
     texts = [record["text"] for _, record in generate_stream(minutes=max(1, samples // 60 + 1), per_minute=60, seed=99)]
     result = export_model(
@@ -188,6 +258,7 @@ def export_cmd(
         name=name,
         version=version,
         keep=[f"model.{k.strip()}.onnx" for k in keep.split(",")],
+        domain_prefix=domain_prefix,
     )
     console.print({"fused": result.fused_ops, "parity": result.parity})
     if not result.passed:

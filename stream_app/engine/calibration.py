@@ -7,7 +7,11 @@ Two separate corrections, both fitted on dev splits only (`sentiment-monitor mod
   `argmax(log p + offsets)`. They are fitted for balanced (macro) F1, so a minority class such
   as `negative` is not swallowed by `neutral` on general posts.
 
-A model directory without `calibration.json` gets the identity, so older models load unchanged.
+Model v3 has one calibration per domain head (`{"heads": {"social": {...}, ...}}`): each head
+reads its own sources' conventions, so one temperature or decision offset cannot fit all three.
+`DomainCalibrations` holds them; the flat file of earlier models loads as the same calibration
+for every domain. A model directory without `calibration.json` gets the identity, so older
+models load unchanged.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from stream_app.engine.types import DEFAULT_DOMAIN, DOMAINS
 
 CALIBRATION_FILE = "calibration.json"
 
@@ -56,10 +62,12 @@ class Calibration:
 
     @classmethod
     def load(cls, model_dir: Path) -> Calibration:
-        path = model_dir / CALIBRATION_FILE
-        if not path.exists():
-            return cls()
-        data = json.loads(path.read_text())
+        """The `DEFAULT_DOMAIN` head's calibration (a flat file's only one): what callers that
+        predate domain heads (one label floor for the detector) keep reading."""
+        return DomainCalibrations.load(model_dir)[DEFAULT_DOMAIN]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Calibration:
         return cls(
             temperature=float(data["temperature"]),
             bias=_floats(data.get("bias", (0.0, 0.0, 0.0))),
@@ -68,11 +76,86 @@ class Calibration:
             report=data.get("report", {}),
         )
 
-    def save(self, model_dir: Path) -> Path:
-        path = model_dir / CALIBRATION_FILE
+    def to_json(self) -> dict[str, Any]:
         payload = asdict(self)
         payload["bias"] = list(self.bias)
         payload["offsets"] = list(self.offsets)
+        return payload
+
+    def save(self, model_dir: Path) -> Path:
+        """The flat, one-calibration file (a model without heads)."""
+        path = model_dir / CALIBRATION_FILE
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        return path
+
+
+@dataclass(frozen=True)
+class DomainCalibrations:
+    """One `Calibration` per domain in `DOMAINS`. `per_head` is False when the file was flat (or
+    absent): then every domain shares one calibration, as before heads existed."""
+
+    by_domain: dict[str, Calibration]
+    per_head: bool = True
+
+    @classmethod
+    def uniform(cls, calibration: Calibration) -> DomainCalibrations:
+        return cls({domain: calibration for domain in DOMAINS}, per_head=False)
+
+    def __getitem__(self, domain: str) -> Calibration:
+        return self.by_domain[domain]
+
+    def label_floors(self) -> dict[str, float]:
+        """Domain -> the share of its non-negative dev posts its head labels negative."""
+        return {domain: self.by_domain[domain].label_floor for domain in DOMAINS}
+
+    @property
+    def is_identity(self) -> bool:
+        return all(c.is_identity for c in self.by_domain.values())
+
+    def probabilities(
+        self, logits: npt.NDArray[np.float32], domain_ids: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.float32]:
+        """Row i calibrated by the head of `DOMAINS[domain_ids[i]]`."""
+        if not self.per_head:
+            return self.by_domain[DEFAULT_DOMAIN].probabilities(logits)
+        out = np.empty_like(logits, dtype=np.float32)
+        for index in np.unique(domain_ids).tolist():
+            rows = domain_ids == index
+            out[rows] = self.by_domain[DOMAINS[index]].probabilities(logits[rows])
+        return out
+
+    def decide(self, probs: npt.NDArray[np.float32], domain_ids: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Label ids, each row by its own domain's decision offsets."""
+        if not self.per_head:
+            return self.by_domain[DEFAULT_DOMAIN].decide(probs)
+        out = np.empty(len(probs), dtype=np.int64)
+        for index in np.unique(domain_ids).tolist():
+            rows = domain_ids == index
+            out[rows] = self.by_domain[DOMAINS[index]].decide(probs[rows])
+        return out
+
+    @classmethod
+    def load(cls, model_dir: Path) -> DomainCalibrations:
+        """Per-head (`{"heads": {...}}`), flat (one calibration for every domain) or absent
+        (identity). A domain the file does not name gets the identity."""
+        path = model_dir / CALIBRATION_FILE
+        if not path.exists():
+            return cls.uniform(Calibration())
+        data = json.loads(path.read_text())
+        if "heads" not in data:
+            return cls.uniform(Calibration.from_json(data))
+        heads: dict[str, Any] = data["heads"]
+        unknown = sorted(set(heads) - set(DOMAINS))
+        if unknown:
+            raise ValueError(f"{path}: unknown heads {unknown}; expected some of {DOMAINS}")
+        return cls({d: Calibration.from_json(heads[d]) if d in heads else Calibration() for d in DOMAINS})
+
+    def save(self, model_dir: Path) -> Path:
+        """Per-head when `per_head`, else the flat file older engines also read."""
+        if not self.per_head:
+            return self.by_domain[DEFAULT_DOMAIN].save(model_dir)
+        path = model_dir / CALIBRATION_FILE
+        payload = {"heads": {d: self.by_domain[d].to_json() for d in DOMAINS}}
         path.write_text(json.dumps(payload, indent=2) + "\n")
         return path
 

@@ -1,4 +1,12 @@
-"""The ONNX Runtime classifier: CUDA FP16 with I/O binding when present, else CPU INT8."""
+"""The ONNX Runtime classifier: CUDA FP16 with I/O binding when present, else CPU INT8.
+
+Three kinds of model directory load here, told apart by `labels.json`:
+- one head (v2 and earlier): `logits` is `[batch, 3]`; the domain of a text changes nothing
+  but which calibration applies (the same one, from a flat `calibration.json`);
+- domain heads (`"heads": ["social", "finance", "reviews"]`): `logits` is `[batch, heads, 3]`
+  and each row keeps its own domain's head (a domain without a head uses `DEFAULT_DOMAIN`'s);
+- a domain prefix (`"domain_prefix": true`): one head, reading `with_domain_prefix(domain, text)`.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +20,10 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.engine.calibration import Calibration
+from stream_app.engine.calibration import Calibration, DomainCalibrations
 from stream_app.engine.precision import resolve_model_file
 from stream_app.engine.tokenize import BucketingTokenizer, EncodedSlice, LongText, merge_windows
-from stream_app.engine.types import Sentiment
+from stream_app.engine.types import DEFAULT_DOMAIN, DOMAINS, Sentiment
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +69,9 @@ class OnnxClassifier:
         self.model_dir = model_dir
         meta = json.loads((model_dir / "labels.json").read_text())
         self.labels: list[str] = meta["labels"]
+        self.heads: tuple[str, ...] = tuple(meta.get("heads", ()))
+        self.domain_prefix = bool(meta.get("domain_prefix", False))
+        self._head_of_domain = head_index(self.heads)
         chosen = choose_provider(provider, ort.get_available_providers())
         self.precision = precision or ("fp16" if chosen == "cuda" else "int8")
         # An explicit file (an A/B bench's variant) skips the derivation; the directory still
@@ -77,9 +88,14 @@ class OnnxClassifier:
         active = self._session.get_providers()[0]
         self.provider = "cuda" if active == "CUDAExecutionProvider" else "cpu"
         self._input_names = {i.name for i in self._session.get_inputs()}
-        self.tokenizer = BucketingTokenizer.from_dir(model_dir, max_length, long_text=long_text)
+        rank = len(self._session.get_outputs()[0].shape or ())  # 0: the graph does not say
+        if rank and rank != (3 if self.heads else 2):
+            raise ValueError(f"{model_file}: logits of rank {rank} for heads {list(self.heads)} in labels.json")
+        self.tokenizer = BucketingTokenizer.from_dir(
+            model_dir, max_length, long_text=long_text, domain_prefix=self.domain_prefix
+        )
         # Applied here, at load, so `score`, `model evaluate` and the worker see the same numbers.
-        self.calibration = Calibration.load(model_dir)
+        self.calibrations = DomainCalibrations.load(model_dir)
         self.info = ModelInfo(
             name=str(meta.get("name", model_dir.name)),
             version=str(meta.get("version", "0")),
@@ -88,8 +104,17 @@ class OnnxClassifier:
         )
         log.info("model %s v%s on %s (%s, %s)", self.info.name, self.info.version, active, self.precision, model_file)
 
-    def tokenize(self, texts: Sequence[object]) -> list[EncodedSlice]:
-        return self.tokenizer.encode(texts)
+    @property
+    def calibration(self) -> Calibration:
+        """The `DEFAULT_DOMAIN` head's calibration (the only one of a flat file)."""
+        return self.calibrations[DEFAULT_DOMAIN]
+
+    def label_floors(self) -> dict[str, float]:
+        """Domain -> `label_floor` of the head that scores it, for the spike detector."""
+        return self.calibrations.label_floors()
+
+    def tokenize(self, texts: Sequence[object], domains: Sequence[str] | None = None) -> list[EncodedSlice]:
+        return self.tokenizer.encode(texts, domains)
 
     def forward(self, slices: list[EncodedSlice]) -> list[tuple[EncodedSlice, npt.NDArray[np.float32]]]:
         return [(piece, self._run(piece)) for piece in slices]
@@ -102,8 +127,15 @@ class OnnxClassifier:
         }
         feeds = {k: v for k, v in feeds.items() if k in self._input_names}
         if self.provider == "cuda":
-            return self._run_bound(feeds)
-        return np.asarray(self._session.run(["logits"], feeds)[0], dtype=np.float32)
+            return self._own_heads(piece, self._run_bound(feeds))
+        return self._own_heads(piece, np.asarray(self._session.run(["logits"], feeds)[0], dtype=np.float32))
+
+    def _own_heads(self, piece: EncodedSlice, logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """`[rows, heads, 3]` -> `[rows, 3]`: each row's own domain's head (one-head models pass)."""
+        if logits.ndim == 2:
+            return logits
+        heads = self._head_of_domain[piece.domains]
+        return np.ascontiguousarray(logits[np.arange(len(heads)), heads])
 
     def _run_bound(self, feeds: dict[str, Any], device: str = "cuda") -> npt.NDArray[np.float32]:
         """I/O binding copies inputs to the GPU once and keeps the output buffer on device.
@@ -117,7 +149,10 @@ class OnnxClassifier:
 
     def postprocess(self, count: int, results: list[tuple[EncodedSlice, npt.NDArray[np.float32]]]) -> list[Sentiment]:
         probs = self._merge(count, results)
-        labels = self.calibration.decide(probs)
+        domains = np.zeros(count, dtype=np.int64)
+        for piece, _ in results:
+            domains[piece.positions] = piece.domains
+        labels = self.calibrations.decide(probs, domains)
         return [
             Sentiment.from_probabilities(row.tolist(), int(label)) for row, label in zip(probs, labels, strict=True)
         ]
@@ -126,23 +161,36 @@ class OnnxClassifier:
         self, count: int, results: list[tuple[EncodedSlice, npt.NDArray[np.float32]]]
     ) -> npt.NDArray[np.float32]:
         """Calibrated probabilities per text (a long text's windows averaged)."""
-        calibrated = [(piece, self.calibration.probabilities(logits)) for piece, logits in results]
+        calibrated = [(piece, self.calibrations.probabilities(logits, piece.domains)) for piece, logits in results]
         if not calibrated:
             return np.zeros((count, len(self.labels)), dtype=np.float32)
         return merge_windows(count, calibrated)
 
-    def classify(self, texts: Sequence[object]) -> list[Sentiment]:
+    def classify(self, texts: Sequence[object], domains: Sequence[str] | None = None) -> list[Sentiment]:
         if not texts:
             return []
-        return self.postprocess(len(texts), self.forward(self.tokenize(texts)))
+        return self.postprocess(len(texts), self.forward(self.tokenize(texts, domains)))
 
-    def probabilities(self, texts: Sequence[object]) -> npt.NDArray[np.float32]:
+    def probabilities(self, texts: Sequence[object], domains: Sequence[str] | None = None) -> npt.NDArray[np.float32]:
         """Calibrated class probabilities in input order, for evaluation and parity checks."""
-        return self._merge(len(texts), self.forward(self.tokenize(texts)))
+        return self._merge(len(texts), self.forward(self.tokenize(texts, domains)))
 
-    def logits(self, texts: Sequence[object]) -> npt.NDArray[np.float32]:
-        """Raw logits in input order (first window of a long text), for fitting the calibration."""
+    def logits(self, texts: Sequence[object], domains: Sequence[str] | None = None) -> npt.NDArray[np.float32]:
+        """Raw logits of each text's own head in input order (first window of a long text),
+        for fitting the calibration."""
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        for piece, logits in self.forward(self.tokenize(texts)):
+        for piece, logits in self.forward(self.tokenize(texts, domains)):
             out[piece.positions] = logits
         return out
+
+
+def head_index(heads: Sequence[str]) -> npt.NDArray[np.int64]:
+    """For each domain in `DOMAINS`, the output head that scores it: its own when the model has
+    one, else `DEFAULT_DOMAIN`'s (or the first head). All zeros for a one-head model."""
+    unknown = sorted(set(heads) - set(DOMAINS))
+    if unknown:
+        raise ValueError(f"labels.json names unknown heads {unknown}; expected some of {DOMAINS}")
+    if not heads:
+        return np.zeros(len(DOMAINS), dtype=np.int64)
+    fallback = heads.index(DEFAULT_DOMAIN) if DEFAULT_DOMAIN in heads else 0
+    return np.array([heads.index(d) if d in heads else fallback for d in DOMAINS], dtype=np.int64)

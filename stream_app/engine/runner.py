@@ -18,7 +18,7 @@ from typing import Any
 
 from stream_app.engine.onnx_classifier import ModelInfo
 from stream_app.engine.staged import StagedClassifier
-from stream_app.engine.types import Sentiment
+from stream_app.engine.types import Sentiment, resolve_domains
 
 _STOP = object()
 
@@ -58,15 +58,20 @@ class InferenceRunner:
         old, self.classifier = self.classifier, classifier
         return old
 
-    async def classify_batch(self, texts: Sequence[str]) -> list[Sentiment]:
-        return (await self.classify_versioned(texts))[0]
+    async def classify_batch(self, texts: Sequence[str], domains: Sequence[str] | None = None) -> list[Sentiment]:
+        return (await self.classify_versioned(texts, domains))[0]
 
-    async def classify_versioned(self, texts: Sequence[str]) -> tuple[list[Sentiment], ModelInfo]:
-        """The results and the identity of the model that produced them (see `swap`)."""
+    async def classify_versioned(
+        self, texts: Sequence[str], domains: Sequence[str] | None = None
+    ) -> tuple[list[Sentiment], ModelInfo]:
+        """The results and the identity of the model that produced them (see `swap`).
+        `domains[i]` names the head for `texts[i]` (`None`: all `DEFAULT_DOMAIN`); checked here,
+        so a bad list fails this caller at once instead of a job inside the stages."""
+        checked = None if domains is None else resolve_domains(len(texts), domains)
         if not texts:
             return [], self.classifier.info
         future: asyncio.Future[tuple[list[Sentiment], ModelInfo]] = asyncio.get_running_loop().create_future()
-        await self._incoming.put((list(texts), future))
+        await self._incoming.put((list(texts), checked, future))
         return await future
 
     async def _tokenize_stage(self) -> None:
@@ -76,11 +81,14 @@ class InferenceRunner:
             if job is _STOP:
                 await self._tokenized.put(_STOP)
                 return
-            texts, future = job
+            texts, domains, future = job
             classifier = self.classifier  # this job's model, from tokenizing to post-processing
             try:
                 started = time.monotonic()
-                slices = await loop.run_in_executor(self._tokenize_pool, classifier.tokenize, texts)
+                # Without domains, the one-argument call: every text is DEFAULT_DOMAIN either way,
+                # and a StagedClassifier written before domains existed keeps working.
+                args = (texts,) if domains is None else (texts, domains)
+                slices = await loop.run_in_executor(self._tokenize_pool, classifier.tokenize, *args)
                 self._on_stage("tokenize", time.monotonic() - started)
             except Exception as exc:  # a tokenizer bug must fail the caller, not the stage
                 if not future.done():

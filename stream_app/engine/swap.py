@@ -30,11 +30,13 @@ from stream_app.engine.null import NullClassifier, is_null_model
 from stream_app.engine.onnx_classifier import ModelInfo, OnnxClassifier
 from stream_app.engine.runner import InferenceRunner
 from stream_app.engine.staged import StagedClassifier
+from stream_app.engine.types import DOMAINS
 from stream_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
 WARMUP_TEXTS = ["warming up", "a short post", "a much longer review of a product " * 8, "😀 ok"]
+WARMUP_DOMAINS = [DOMAINS[i % len(DOMAINS)] for i in range(len(WARMUP_TEXTS))]  # every head's path
 
 
 def model_revision(model_dir: Path) -> str:
@@ -139,7 +141,8 @@ class ModelSwapper:
 
     def _load_and_warm(self, model_dir: Path) -> StagedClassifier:
         classifier = self._load(model_dir)
-        results = classifier.classify(WARMUP_TEXTS)  # first-run allocations happen here, not on a live batch
+        # first-run allocations happen here, not on a live batch
+        results = classifier.classify(WARMUP_TEXTS, WARMUP_DOMAINS)
         if len(results) != len(WARMUP_TEXTS):
             raise RuntimeError(f"warm-up returned {len(results)} results for {len(WARMUP_TEXTS)} texts")
         return classifier

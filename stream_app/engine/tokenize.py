@@ -18,6 +18,8 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
+from stream_app.engine.types import DOMAINS, resolve_domains, with_domain_prefix
+
 # Fine at the short end, where tweets live (measured: bs=32 went from 563 to 893 texts/s
 # against 16/32/64/128 on 2 cores), coarse at the long end.
 DEFAULT_BUCKETS: tuple[int, ...] = (8, 12, 16, 20, 24, 32, 48, 64, 96, 128)
@@ -63,12 +65,15 @@ def bucket_length(length: int, buckets: Sequence[int]) -> int:
 
 @dataclass(frozen=True, slots=True)
 class EncodedSlice:
-    """One padded slice of a batch; `positions` maps its rows back to input order."""
+    """One padded slice of a batch; `positions` maps its rows back to input order and
+    `domains` names each row's domain (an index into `DOMAINS`), so the head that scores a
+    row travels with the row through the forward pass and post-processing."""
 
     positions: npt.NDArray[np.int64]
     input_ids: npt.NDArray[np.int64]
     attention_mask: npt.NDArray[np.int64]
     token_type_ids: npt.NDArray[np.int64]
+    domains: npt.NDArray[np.int64]
 
 
 class BucketingTokenizer:
@@ -79,6 +84,7 @@ class BucketingTokenizer:
         buckets: Sequence[int] = DEFAULT_BUCKETS,
         slice_size: int = 32,
         long_text: LongText = "head_tail",
+        domain_prefix: bool = False,
     ) -> None:
         self.max_length = max_length
         self.buckets = sorted({min(b, max_length) for b in buckets} | {max_length})
@@ -88,29 +94,46 @@ class BucketingTokenizer:
         self._tokenizer.no_padding()
         self._tokenizer.no_truncation()  # windows are cut here, by strategy
         self._cls, self._sep = (tokenizer.token_to_id(t) for t in ("[CLS]", "[SEP]"))
+        # A domain-token model reads `with_domain_prefix(domain, text)`. The prefix's tokens are
+        # pinned at the start of every window (WordPiece splits at the space and the colon, so
+        # they equal the joint encoding's first tokens): a long text's later chunks keep it too.
+        self.domain_prefix = domain_prefix
+        self._prefix_ids: dict[int, list[int]] = {
+            index: tokenizer.encode(with_domain_prefix(domain, ""), add_special_tokens=False).ids
+            if domain_prefix
+            else []
+            for index, domain in enumerate(DOMAINS)
+        }
 
     @classmethod
     def from_dir(
-        cls, model_dir: Path, max_length: int = 128, slice_size: int = 32, long_text: LongText = "head_tail"
+        cls,
+        model_dir: Path,
+        max_length: int = 128,
+        slice_size: int = 32,
+        long_text: LongText = "head_tail",
+        domain_prefix: bool = False,
     ) -> BucketingTokenizer:
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        return cls(tokenizer, max_length, slice_size=slice_size, long_text=long_text)
+        return cls(tokenizer, max_length, slice_size=slice_size, long_text=long_text, domain_prefix=domain_prefix)
 
-    def windows(self, ids: Sequence[int]) -> list[list[int]]:
-        """One text's token ids (with [CLS] ... [SEP]) cut into the windows the model reads."""
+    def windows(self, ids: Sequence[int], pinned: Sequence[int] = ()) -> list[list[int]]:
+        """One text's token ids (with [CLS] ... [SEP]) cut into the windows the model reads;
+        `pinned` tokens (a domain prefix) open every window, after [CLS]."""
         body = list(ids[1:-1]) if len(ids) >= 2 else list(ids)
-        room = self.max_length - 2
+        room = self.max_length - 2 - len(pinned)
+        start = [self._cls, *pinned]
         if len(body) <= room or self.long_text == "head":
-            return [[self._cls, *body[:room], self._sep]]
+            return [[*start, *body[:room], self._sep]]
         if self.long_text == "head_tail":
             head = room // 4
-            return [[self._cls, *body[:head], *body[len(body) - (room - head) :], self._sep]]
+            return [[*start, *body[:head], *body[len(body) - (room - head) :], self._sep]]
         # Evenly spaced windows from the head to the tail, overlapping by at least half a window
         # when the text is short enough; a very long text is sampled by MAX_CHUNKS windows.
         span = len(body) - room
         count = min(MAX_CHUNKS, -(-span // max(1, room // 2)) + 1)
         starts = sorted({round(i * span / (count - 1)) for i in range(count)})
-        return [[self._cls, *body[s : s + room], self._sep] for s in starts]
+        return [[*start, *body[s : s + room], self._sep] for s in starts]
 
     def _char_limit(self) -> int:
         windows = MAX_CHUNKS if self.long_text == "chunks" else 1
@@ -140,18 +163,21 @@ class BucketingTokenizer:
             return f"{text[: limit // 4]} {text[len(text) - (limit - limit // 4) :]}"
         return text[:limit]
 
-    def encode(self, texts: Sequence[object]) -> list[EncodedSlice]:
-        """Slices of windows; a text cut into chunks owns several rows with the same position."""
+    def encode(self, texts: Sequence[object], domains: Sequence[str] | None = None) -> list[EncodedSlice]:
+        """Slices of windows; a text cut into chunks owns several rows with the same position.
+        `domains` (one per text, `None`: all `DEFAULT_DOMAIN`) is carried per row."""
+        domain_ids = [DOMAINS.index(d) for d in resolve_domains(len(texts), domains)]
         encodings = self._tokenizer.encode_batch([self._clip(sanitize(t)) for t in texts])
         rows: list[list[int]] = []
         owners: list[int] = []
         for position, encoding in enumerate(encodings):
-            for window in self.windows(encoding.ids):
+            for window in self.windows(encoding.ids, self._prefix_ids[domain_ids[position]]):
                 rows.append(window)
                 owners.append(position)
         lengths = np.array([len(r) for r in rows], dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
         owner = np.array(owners, dtype=np.int64)
+        row_domain = np.array(domain_ids, dtype=np.int64)[owner] if owners else np.zeros(0, dtype=np.int64)
         slices = []
         for group in self._group(order, lengths):
             width = bucket_length(int(lengths[group].max()), self.buckets)
@@ -161,7 +187,7 @@ class BucketingTokenizer:
                 window = rows[index][:width]
                 ids[row, : len(window)] = window
                 mask[row, : len(window)] = 1
-            slices.append(EncodedSlice(owner[group], ids, mask, np.zeros_like(ids)))
+            slices.append(EncodedSlice(owner[group], ids, mask, np.zeros_like(ids), row_domain[group]))
         return slices
 
 

@@ -19,6 +19,23 @@ def with_domain_prefix(domain: str, text: str) -> str:
     Training and serving both call this, so the two never disagree on the marker."""
     return f"{domain}: {text}"
 
+
+def resolve_domains(count: int, domains: Sequence[str] | None) -> list[str]:
+    """One known domain per text: `None` means every text is `DEFAULT_DOMAIN`.
+
+    Checked here, once, at the seam: a wrong length would silently score a text with its
+    neighbour's head, and an unknown name has no head to score it with.
+    """
+    if domains is None:
+        return [DEFAULT_DOMAIN] * count
+    if len(domains) != count:
+        raise ValueError(f"{len(domains)} domains for {count} texts")
+    unknown = sorted(set(domains) - set(DOMAINS))
+    if unknown:
+        raise ValueError(f"unknown domains {unknown}; expected one of {DOMAINS}")
+    return list(domains)
+
+
 Encoded = TypeVar("Encoded")
 Outputs = TypeVar("Outputs")
 
@@ -42,12 +59,15 @@ class Sentiment:
 
 @runtime_checkable
 class Classifier(Protocol):
-    """Scores texts synchronously; results come back in input order, one per text."""
+    """Scores texts synchronously; results come back in input order, one per text.
 
-    def classify(self, texts: Sequence[str]) -> list[Sentiment]: ...
+    `domains[i]` names the head that scores `texts[i]` (see `DOMAINS`; `None`: all
+    `DEFAULT_DOMAIN`). A model without heads reads it as a hint it may ignore."""
+
+    def classify(self, texts: Sequence[str], domains: Sequence[str] | None = None) -> list[Sentiment]: ...
 
 
 class AsyncClassifier(Protocol):
     """What the stream layer awaits: same contract, without blocking the event loop."""
 
-    async def classify_batch(self, texts: Sequence[str]) -> list[Sentiment]: ...
+    async def classify_batch(self, texts: Sequence[str], domains: Sequence[str] | None = None) -> list[Sentiment]: ...

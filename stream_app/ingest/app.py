@@ -15,7 +15,7 @@ from typing import Any
 import faust
 
 from exporters.prometheus import PipelineMetrics
-from exporters.redis_store import connect
+from exporters.redis.connection import connect
 from stream_app.ingest.consumer import bound_fetch_wait
 from stream_app.ingest.health import OUTAGES, DependencyHealth, redis_address
 from stream_app.ingest.kafka_config import KafkaClientConfig
@@ -26,7 +26,7 @@ from stream_app.pipeline.process import Prepared, RawRecord
 from stream_app.settings import Settings, load_settings
 from stream_app.web import security as web_security
 from stream_app.web.pages import token_guard
-from stream_app.web.routes import ROUTES, Route, Site
+from stream_app.web.routes import WORKER_ROUTES, ModelSwap, Route, Site
 from stream_app.wiring import Outputs, Wiring, WiringFactory, default_wiring
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,7 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
     _add_detector(app, settings, wiring, ready)
     _add_lag_timer(app, settings, metrics, done)
     health = _add_health_probe(app, settings, wiring, metrics)
+    _add_store_upkeep(app, settings, wiring)
     site = Site(
         store=wiring.store,
         alert_state=wiring.alert_state,
@@ -108,10 +109,11 @@ def build_app(settings: Settings, wiring_factory: WiringFactory = default_wiring
         dependencies=health.status if health is not None else dict,
         aliases=wiring.aliases,
         token=settings.web_token is not None,
+        swap_model=_swap_model(wiring),
+        routes=WORKER_ROUTES,
     )
-    for route in ROUTES:
+    for route in WORKER_ROUTES:
         _add_route(app, route, site)
-    _add_admin_model(app, settings, wiring)
     app.sm_ready = ready  # type: ignore[attr-defined]
     return app
 
@@ -271,21 +273,75 @@ def _add_lag_timer(app: faust.App, settings: Settings, metrics: PipelineMetrics,
             metrics.consumer_lag.labels(topic=topic, partition=partition).set(lag)
 
 
-def _add_admin_model(app: faust.App, settings: Settings, wiring: Wiring) -> None:
-    """POST /admin/model {"model_dir": ...}: swap the model live (the bearer-token guard covers it;
-    without SM_WEB_TOKEN the swapper refuses with 403)."""
+def _swap_model(wiring: Wiring) -> ModelSwap | None:
+    swapper = wiring.swapper
+    if swapper is None:
+        return None
+    return lambda body: swapper.admin_request(body, True)
 
-    @app.page("/admin/model")
-    class _AdminModel(faust.web.View):
-        async def post(self, request: Any) -> Any:
-            if wiring.swapper is None:
-                return self.json({"error": "this worker cannot swap models"}, status=404)
-            status, body = await wiring.swapper.admin_request(await request.read(), settings.web_token is not None)
-            return self.json(body, status=status)
+
+def _add_store_upkeep(app: faust.App, settings: Settings, wiring: Wiring) -> None:
+    """Resume from the store, and keep its leaderboards rolling while no records arrive.
+
+    After each rebalance Faust seeks every partition to its committed offset. When the store's
+    own fences are behind that (Redis lost acknowledged writes), the partition is sought back to
+    just after the store's fence, so the records the store lost are read, scored and counted
+    again; records the store holds are skipped by the processor (docs/design.md)."""
+    store = wiring.store
+    if store is None:
+        return
+    inputs = {settings.topic_posts, settings.topic_reviews}
+
+    @app.on_partitions_assigned.connect
+    async def _install_resume(app: faust.App, /, *args: Any, **kwargs: Any) -> None:
+        consumer: Any = app.consumer  # Faust's consumer: its seek hook is not in its public type
+        if getattr(consumer, "_sm_resume_installed", False):
+            return
+        committed_seek = consumer.perform_seek
+
+        async def perform_seek() -> None:
+            await committed_seek()
+            assigned = sorted(tp for tp in consumer.assignment() if tp.topic in inputs)
+            fences = await wiring.processor.resume_offsets([(tp.topic, tp.partition) for tp in assigned])
+            for tp in assigned:
+                applied = fences.get((tp.topic, tp.partition))
+                committed = consumer._committed_offset.get(tp)
+                if applied is None or applied + 1 == committed:
+                    continue
+                behind = committed is not None and applied + 1 < committed
+                (log.warning if behind else log.info)(
+                    "%s:%d resumes from the store's fence, offset %d (Kafka's commit: %s)%s",
+                    tp.topic, tp.partition, applied + 1, committed,
+                    ": Redis lost writes, the records after it are read again" if behind else "",
+                )  # fmt: skip
+                await consumer.seek(tp, applied + 1)
+
+        consumer.perform_seek = perform_seek
+        consumer._sm_resume_installed = True
+
+    @app.timer(10.0)  # type: ignore[untyped-decorator]
+    async def _roll_leaderboards() -> None:
+        try:
+            await store.roll()
+        except Exception:  # upkeep only: the next batch or tick rolls them too
+            log.debug("could not roll the leaderboards", exc_info=True)
 
 
 def _add_route(app: faust.App, route: Route, site: Site) -> None:
     """JSON results go through Faust's `web.json`; aiohttp responses pass through as they are."""
+
+    if route.method == "POST":
+
+        class _Post(faust.web.View):
+            async def post(self, request: Any, **params: str) -> Any:
+                result = await route.handler(site, request.query, body=await request.read(), **params)
+                if isinstance(result, tuple):
+                    return self.json(result[1], status=result[0])
+                return result
+
+        _Post.__name__ = f"page_{route.name}"
+        app.page(route.path, name=route.name)(_Post)
+        return
 
     async def view(web: Any, request: Any, **params: str) -> Any:
         result = await route.handler(site, request.query, **params)

@@ -9,9 +9,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
-
-import redis.asyncio as aioredis
 
 from stream_app.errors import DependencyUnavailable
 
@@ -28,7 +27,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-async def redis_ok(client: aioredis.Redis, timeout_s: float = 2.0) -> bool:
+async def redis_ok(client: Any, timeout_s: float = 2.0) -> bool:
     try:
         return bool(await asyncio.wait_for(client.ping(), timeout_s))
     except Exception:  # any failure means "not ready"
@@ -125,7 +124,7 @@ OUTAGES = Outages()  # one worker per process: the log filter and the retry loop
 class DependencyHealth:
     """The latest probe of both dependencies, refreshed by `probe()` on a timer."""
 
-    redis: aioredis.Redis
+    redis: Any  # a redis.asyncio client, single node or cluster
     kafka_bootstrap: str
     redis_up: bool = False
     kafka_up: bool = False
@@ -145,6 +144,10 @@ class DependencyHealth:
                 else:
                     self.outages.lost(dependency, "the health probe cannot reach it")
         return self.redis_up, self.kafka_up
+
+    async def probe_redis(self) -> bool:
+        self.redis_up = await redis_ok(self.redis)
+        return self.redis_up
 
     def status(self) -> dict[str, bool]:
         return {"redis": self.redis_up, "kafka": self.kafka_up}

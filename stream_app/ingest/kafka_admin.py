@@ -119,3 +119,27 @@ def replay_mixed(
     finally:
         producer.close()
     return sent
+
+
+def read_all(settings: Settings, topic: str, idle_s: float = 3.0) -> Iterator[dict[str, Any]]:
+    """Every record of `topic` from the beginning (JSON), until it has been quiet for `idle_s`.
+    A group-less consumer: reading commits nothing and moves no worker's offsets."""
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(
+        topic,
+        **client_options(settings),
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=int(idle_s * 1000),
+        fetch_max_bytes=52_428_800,
+    )
+    try:
+        for message in consumer:
+            try:
+                yield orjson.loads(message.value)
+            except orjson.JSONDecodeError:
+                continue  # not ours: the topic holds only JSON the service wrote
+    finally:
+        consumer.close()

@@ -26,7 +26,8 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from schemas.models import DeadLetter, ScoredEvent
 from stream_app.ingest.health import OUTAGES, Outages
 from stream_app.pipeline.counts import CountedRecord
-from stream_app.pipeline.process import CountsSink, Publisher
+from stream_app.pipeline.ports import AggregateWrites
+from stream_app.pipeline.process import Publisher
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,9 +88,9 @@ async def retry_forever(
 
 
 class RetryingSink:
-    """A `CountsSink` whose reads and writes block and retry while Redis is unreachable."""
+    """The store's write side, whose reads and writes block and retry while Redis is unreachable."""
 
-    def __init__(self, inner: CountsSink, on_retry: Callable[[], None] | None = None) -> None:
+    def __init__(self, inner: AggregateWrites, on_retry: Callable[[], None] | None = None) -> None:
         self.inner = inner
         self.on_retry = on_retry
 
@@ -102,6 +103,9 @@ class RetryingSink:
         return await retry_forever(
             "redis offset read", lambda: self.inner.applied_offsets(partitions), self.on_retry, dependency="redis"
         )
+
+    async def resume_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        return await retry_forever("redis fence read", lambda: self.inner.resume_offsets(partitions), self.on_retry)
 
 
 class RetryingPublisher:

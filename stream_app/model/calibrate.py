@@ -5,18 +5,26 @@ probabilities honest (log-loss), the decision offsets make labels balanced (macr
 over the dev sets, each set weighing the same, so no one source's neutral convention wins).
 Small grids and coordinate search: three numbers fitted on thousands of rows cannot overfit
 much, and the result is reproducible to the digit.
+
+Per head (model v3, `fit_heads`): each domain's head is fitted on its own domain's dev sets only,
+by the same algorithm. The reviews sets are binary (no neutral rows), which can say nothing about
+where neutral starts, so a head with only binary sets (`fit_binary`) gets a temperature fitted
+by negative-vs-positive log-loss, no bias, and one polarity offset applied with opposite signs to
+negative and positive: it moves the negative/positive boundary and leaves neutral's level as the
+model has it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from stream_app.engine.calibration import Calibration, softmax
+from stream_app.engine.calibration import Calibration, DomainCalibrations, softmax
+from stream_app.engine.types import DOMAINS
 from stream_app.model.metrics import decide, score_predictions
 
 NEG, NEU, POS = 0, 1, 2
@@ -99,12 +107,55 @@ def fit(sets: Mapping[str, DevSet]) -> Calibration:
     return Calibration(fitted.temperature, fitted.bias, fitted.offsets, floor, report=describe(sets, fitted))
 
 
+def binary_nll(logits: npt.NDArray[np.float32], gold: npt.NDArray[np.int64], temperature: float) -> float:
+    """Log-loss of the negative-vs-positive softmax (what a binary row can vouch for)."""
+    polar = logits[:, [NEG, POS]] / np.float32(temperature)
+    probs = softmax(polar)
+    return float(-np.log(np.maximum(probs[np.arange(len(gold)), (gold == POS).astype(np.int64)], 1e-12)).mean())
+
+
+def fit_binary(sets: Mapping[str, DevSet]) -> Calibration:
+    """A head whose dev sets are all binary: temperature by negative-vs-positive log-loss, bias
+    zero, and offsets `(-d, 0, +d)` with `d` by mean macro-F1 (ties to the smallest |d|)."""
+    logits = np.concatenate([d.logits for d in sets.values()])
+    gold = np.concatenate([d.gold for d in sets.values()])
+    temperature = float(min(TEMPERATURES, key=lambda t: binary_nll(logits, gold, float(t))))
+    probabilistic = Calibration(temperature=temperature)
+    by_size = sorted(OFFSET_GRID.tolist(), key=lambda v: (abs(v), v))
+    shift = float(min(by_size, key=lambda d: -mean_macro_f1(sets, probabilistic, [-d, 0.0, d])))
+    fitted = Calibration(temperature=temperature, offsets=(-shift, 0.0, shift))
+    floor = label_floor(sets, fitted)
+    return Calibration(fitted.temperature, fitted.bias, fitted.offsets, floor, report=describe(sets, fitted))
+
+
+def fit_heads(sets: Mapping[str, DevSet], domain_of: Callable[[str], str]) -> DomainCalibrations:
+    """One calibration per domain, each fitted on the sets `domain_of(stem)` assigns to it (by
+    `fit`, or `fit_binary` when all of them are binary). A domain without dev sets keeps the
+    identity, and its report says so."""
+    heads: dict[str, Calibration] = {}
+    for domain in DOMAINS:
+        own = {stem: dev for stem, dev in sets.items() if domain_of(stem) == domain}
+        if not own:
+            heads[domain] = Calibration(report={"fitted_on": [], "note": "no dev sets for this domain: identity"})
+        elif all(dev.binary for dev in own.values()):
+            heads[domain] = fit_binary(own)
+        else:
+            heads[domain] = fit(own)
+    return DomainCalibrations(heads)
+
+
+def _floor_sets(sets: Mapping[str, DevSet]) -> dict[str, DevSet]:
+    """The 3-class sets; for a domain with binary sets only (reviews), its binary sets, whose
+    non-negative rows are all positive (their 3-way labels are what the service serves)."""
+    three = {stem: dev for stem, dev in sets.items() if not dev.binary}
+    return three or dict(sets)
+
+
 def false_negative_rates(sets: Mapping[str, DevSet], calibration: Calibration) -> dict[str, float]:
-    """Per 3-class dev set: the share of its non-negative posts that get the label negative."""
+    """Per 3-class dev set (binary sets when there is none): the share of its non-negative
+    posts that get the label negative."""
     rates = {}
-    for stem, dev in sets.items():
-        if dev.binary:
-            continue
+    for stem, dev in _floor_sets(sets).items():
         labels = decide(calibration.probabilities(dev.logits), False, calibration.offsets)
         others = dev.gold != NEG
         if others.any():
@@ -137,11 +188,12 @@ def describe(sets: Mapping[str, DevSet], calibration: Calibration) -> dict[str, 
                 hit = dev.gold == NEG
                 row[name]["ece_p_negative"] = round(expected_calibration_error(probs[:, NEG], hit), 4)
         per_set[stem] = row
-    three = [d for d in sets.values() if not d.binary]
+    three = list(_floor_sets(sets).values())
     pooled_logits = np.concatenate([d.logits for d in three])
     pooled_hit = np.concatenate([d.gold for d in three]) == NEG
     pooled = calibration.probabilities(pooled_logits)[:, NEG]
     return {
+        "binary_only": all(d.binary for d in sets.values()),
         "fitted_on": sorted(sets),
         "negative_label_rate_on_non_negative": {
             k: round(v, 4) for k, v in false_negative_rates(sets, calibration).items()

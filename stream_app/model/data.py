@@ -12,9 +12,26 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stream_app.engine.tokenize import clean_text
-from stream_app.engine.types import LABELS
+from stream_app.engine.types import DEFAULT_DOMAIN, LABELS
 
 LABEL_TO_ID = {name: i for i, name in enumerate(LABELS)}
+# Which domain (and so which head) each labelled file belongs to, by file stem; every other file
+# is `social` (general and brand posts). One table for training, calibration and evaluation, so a
+# file's rows are trained, calibrated and scored by the same head.
+DOMAIN_OF_FILE: dict[str, str] = {
+    "financial_tweets_train": "finance",
+    "sst2_train": "reviews",
+    "sst2_dev": "reviews",
+    "movie_review_sentences": "reviews",
+    "product_review_sentences": "reviews",
+}
+HOLDOUT_SUFFIX = "_holdout"  # `model split` names a file's hold-out STEM_holdout.csv
+
+
+def domain_of_file(path: Path | str) -> str:
+    """The domain of a labelled file, by its stem; a hold-out (`STEM_holdout.csv`) is its file's."""
+    stem = Path(path).stem if isinstance(path, Path) or str(path).endswith(".csv") else str(path)
+    return DOMAIN_OF_FILE.get(stem.removesuffix(HOLDOUT_SUFFIX), DEFAULT_DOMAIN)
 
 
 @dataclass(frozen=True, slots=True)

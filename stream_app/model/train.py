@@ -139,7 +139,7 @@ def length_bucketed_batches(examples: Sequence[Example], batch_size: int, rng: r
 def train(config: TrainConfig) -> dict[str, Any]:
     import torch
     from rich.progress import Progress
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
     torch.manual_seed(config.seed)
     if config.threads:
@@ -150,15 +150,21 @@ def train(config: TrainConfig) -> dict[str, Any]:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     base = resolve_base_model(config.base)
     tokenizer = AutoTokenizer.from_pretrained(base, use_fast=True)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
-        attn_implementation="eager",
-    )
-    if config.heads:
-        widen_to_heads(torch, model, config.heads)
+    if config.heads and list(getattr(AutoConfig.from_pretrained(base), "domains", None) or []) == config.heads:
+        # A heads checkpoint (a second pass): continue it as it is.
+        model = AutoModelForSequenceClassification.from_pretrained(base, attn_implementation="eager")
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=len(LABELS),
+            id2label=dict(enumerate(LABELS)),
+            label2id={name: i for i, name in enumerate(LABELS)},
+            attn_implementation="eager",
+        )
+        if config.heads:
+            widen_to_heads(torch, model, config.heads)
+    # Saved in the checkpoint's config, so `model export` knows the model reads a domain prefix.
+    model.config.domain_prefix = config.domain_prefix
     model = model.to(device)
 
     train_set, dev_sets = load_splits(config)
@@ -167,11 +173,12 @@ def train(config: TrainConfig) -> dict[str, Any]:
     total_steps = max(1, int(batches_per_epoch * config.epochs))
     head_params = list(model.classifier.parameters())
     head_ids = {id(p) for p in head_params}
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in model.parameters() if id(p) not in head_ids]},
+        {"params": head_params, "lr": config.learning_rate * config.head_lr_multiplier},
+    ]
     optimizer = torch.optim.AdamW(
-        [
-            {"params": [p for p in model.parameters() if id(p) not in head_ids]},
-            {"params": head_params, "lr": config.learning_rate * config.head_lr_multiplier},
-        ],
+        groups,
         lr=config.learning_rate,
         weight_decay=0.01,
     )
@@ -209,7 +216,9 @@ def train(config: TrainConfig) -> dict[str, Any]:
     model.train()
     with Progress() as progress:
         task = progress.add_task("fine-tuning", total=total_steps)
+        steps_done = 0
         for step, batch in zip(range(1, total_steps + 1), batches(), strict=False):
+            steps_done = step
             encoded = tokenizer(
                 [config.text_of(e) for e in batch],
                 truncation=True,
@@ -255,6 +264,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
     summary = {
         "best": best,
         "total_steps": total_steps,
+        # Fewer than total_steps when the time cap stopped the run before its schedule ended.
+        "steps_done": steps_done,
         "train_examples": len(train_set),
         "config": settings,
         "base_resolved": base,
@@ -274,7 +285,9 @@ def widen_to_heads(torch: Any, model: Any, heads: list[str]) -> None:
     model.classifier = new
     model.num_labels = new.out_features
     model.config.num_labels = new.out_features
-    model.config.id2label = {h * len(LABELS) + i: f"{head}/{label}" for h, head in enumerate(heads) for i, label in enumerate(LABELS)}
+    model.config.id2label = {
+        h * len(LABELS) + i: f"{head}/{label}" for h, head in enumerate(heads) for i, label in enumerate(LABELS)
+    }
     model.config.label2id = {name: i for i, name in model.config.id2label.items()}
     model.config.domains = list(heads)
 

@@ -1,19 +1,30 @@
-"""Per-source, per-minute sentiment counts, split by the Kafka partition that produced them.
+"""Per-minute sentiment counts, the offset fence that keeps them exact, and the batch oracle.
 
-Why split by partition: at any moment one worker owns a partition, so the partial count
-for (bucket, partition) has a single writer. That writer can store it as an absolute
-value together with the partition's last applied offset, in one Redis transaction.
-A replayed record (offset <= applied) is skipped, so redelivery never counts twice.
-Readers sum the partials of a bucket.
+A record is counted once: each store shard remembers, per Kafka partition, the last offset it
+applied (`PartitionState`), and a batch's changes are applied together with the new fence in
+one atomic step, only if the fence still reads what the writer last saw (docs/design.md). A
+replayed record (offset <= applied) is skipped, so redelivery never counts twice.
+
+Scores are summed as integer micro-units (`SCORE_SCALE`): integer sums do not depend on the
+order records arrive in, so a streaming fold, a rebuild and the oracle agree to the last digit.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from stream_app.engine.types import LABELS
+
+SCORE_SCALE = 1_000_000
+
+
+def score_units(score: float) -> int:
+    """A score in [-1, 1] as integer micro-units: what every sum is kept in."""
+    return round(score * SCORE_SCALE)
 
 
 @dataclass(slots=True)
@@ -21,7 +32,15 @@ class Counts:
     negative: int = 0
     neutral: int = 0
     positive: int = 0
-    score_sum: float = 0.0
+    score_micro: int = 0  # the sum of scores, in micro-units (`score_units`)
+
+    @classmethod
+    def of(cls, negative: int, neutral: int, positive: int, score_sum: float) -> Counts:
+        return cls(negative, neutral, positive, score_units(score_sum))
+
+    @property
+    def score_sum(self) -> float:
+        return self.score_micro / SCORE_SCALE
 
     @property
     def volume(self) -> int:
@@ -39,26 +58,35 @@ class Counts:
         if label not in LABELS:
             raise ValueError(f"unknown label {label!r}")
         setattr(self, label, getattr(self, label) + 1)
-        self.score_sum += score
+        self.score_micro += score_units(score)
 
     def merge(self, other: Counts) -> Counts:
         return Counts(
             self.negative + other.negative,
             self.neutral + other.neutral,
             self.positive + other.positive,
-            self.score_sum + other.score_sum,
+            self.score_micro + other.score_micro,
+        )
+
+    def minus(self, other: Counts) -> Counts:
+        return Counts(
+            self.negative - other.negative,
+            self.neutral - other.neutral,
+            self.positive - other.positive,
+            self.score_micro - other.score_micro,
         )
 
     def encode(self) -> str:
-        return f"{self.negative},{self.neutral},{self.positive},{self.score_sum!r}"
+        """`negative,neutral,positive,score_micro`: four integers (the store's value format)."""
+        return f"{self.negative},{self.neutral},{self.positive},{self.score_micro}"
 
     @classmethod
     def decode(cls, raw: str | bytes | None) -> Counts:
         if not raw:
             return cls()
         text = raw.decode() if isinstance(raw, bytes) else raw
-        neg, neu, pos, total = text.split(",")
-        return cls(int(neg), int(neu), int(pos), float(total))
+        neg, neu, pos, micro = text.split(",")
+        return cls(int(neg), int(neu), int(pos), int(micro))
 
     def as_dict(self) -> dict[str, float | int]:
         return {
@@ -71,10 +99,10 @@ class Counts:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class CountedRecord:
+class CountedRecord(NamedTuple):
     """The part of a scored record the counters need. `keys` are the aggregates it feeds,
-    e.g. ``src:x``, ``ent:Tesla`` and ``ent:Tesla|src:x``."""
+    e.g. ``src:x``, ``ent:Tesla`` and ``ent:Tesla|src:x``. A named tuple: millions are built
+    per minute on a busy worker and in a rebuild, and a tuple is the cheapest immutable record."""
 
     topic: str
     partition: int
@@ -85,26 +113,61 @@ class CountedRecord:
     score: float
 
 
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+
 def minute_of(ts: float) -> int:
-    return int(ts // 60) * 60
+    """The start (epoch seconds) of the minute `ts` falls in: the one place minutes are rounded."""
+    return int(ts // MINUTE) * MINUTE
+
+
+def hour_of(ts: float) -> int:
+    return int(ts // HOUR) * HOUR
+
+
+def day_of(ts: float) -> int:
+    return int(ts // DAY) * DAY
 
 
 @dataclass(frozen=True, slots=True)
 class PartitionState:
-    """What Redis remembers per partition, written atomically with its partials."""
+    """What a store shard remembers per partition, written atomically with its counts: the last
+    offset applied, the newest event time seen (the lateness rule's watermark), how many records
+    were late, and (wall clock) when it last advanced, which tells idle partitions apart."""
 
     offset: int = -1
     watermark: float = 0.0
     late: int = 0
+    updated: float = 0.0
+
+    def encode(self) -> str:
+        return f"{self.offset},{self.watermark!r},{self.late},{self.updated!r}"
+
+    @classmethod
+    def decode(cls, raw: str | bytes | None) -> PartitionState:
+        if not raw:
+            return cls()
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        offset, watermark, late, updated = text.split(",")
+        return cls(int(offset), float(watermark), int(late), float(updated))
+
+
+Rows = dict[int, dict[str, list[int]]]  # minute -> aggregate key -> [negative, neutral, positive, score_micro]
 
 
 @dataclass
 class PartitionDelta:
-    """What one batch adds to one partition's partial counts, and the state it reaches."""
+    """What one batch adds to one partition's counts, and the state it reaches. `rows` is the
+    fold's own form (plain dicts and lists, what the Redis store sends); `buckets` the same as
+    `Counts` per (aggregate, minute)."""
 
     state: PartitionState
-    buckets: dict[tuple[str, int], Counts] = field(default_factory=dict)
+    rows: Rows = field(default_factory=dict)
     records: int = 0
+
+    @property
+    def buckets(self) -> dict[tuple[str, int], Counts]:
+        return {(key, minute): Counts(*row) for minute, keys in self.rows.items() for key, row in keys.items()}
 
 
 def deltas_by_partition(
@@ -122,25 +185,45 @@ def deltas_by_partition(
     for tp, items in by_partition.items():
         state = applied.get(tp, PartitionState())
         offset, watermark, late = state.offset, state.watermark, state.late
-        buckets: dict[tuple[str, int], Counts] = {}
+        # minute -> key -> [negative, neutral, positive, score_micro]: the hot loop, kept to plain
+        # dicts and lists (a record's keys share its minute, so no tuple is built per key)
+        sums: dict[int, dict[str, list[int]]] = {}
         fresh = 0
-        for record in sorted(items, key=lambda r: r.offset):
-            if record.offset <= offset:
+        ordered = all(a.offset < b.offset for a, b in itertools.pairwise(items))
+        columns = _LABEL_COLUMN
+        for _, _, record_offset, keys, event_ts, label, score in items if ordered else sorted(items, key=_offset):
+            if record_offset <= offset:
                 continue
-            offset = record.offset
+            offset = record_offset
             fresh += 1
-            if not record.keys:  # e.g. a dead letter: it only advances the offset
+            if not keys:  # e.g. a dead letter: it only advances the offset
                 continue
-            if record.event_ts < watermark - allowed_lateness_s:
+            if event_ts < watermark - allowed_lateness_s:
                 late += 1
                 continue
-            watermark = max(watermark, record.event_ts)
-            minute = minute_of(record.event_ts)
-            for key in record.keys:
-                buckets.setdefault((key, minute), Counts()).add(record.label, record.score)
+            if event_ts > watermark:
+                watermark = event_ts
+            minute = int(event_ts // MINUTE) * MINUTE  # minute_of, inlined: this loop runs per record
+            column, micro = columns[label], round(score * SCORE_SCALE)
+            rows = sums.get(minute)
+            if rows is None:
+                rows = sums[minute] = {}
+            for key in keys:
+                row = rows.get(key)
+                if row is None:
+                    row = rows[key] = [0, 0, 0, 0]
+                row[column] += 1
+                row[3] += micro
         if offset != state.offset:
-            out[tp] = PartitionDelta(PartitionState(offset, watermark, late), buckets, fresh)
+            out[tp] = PartitionDelta(PartitionState(offset, watermark, late, state.updated), sums, fresh)
     return out
+
+
+_LABEL_COLUMN = {label: index for index, label in enumerate(LABELS)}
+
+
+def _offset(record: CountedRecord) -> int:
+    return record.offset
 
 
 def recompute(

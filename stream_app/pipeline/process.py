@@ -19,6 +19,8 @@ from stream_app.errors import InvalidRecord
 from stream_app.pipeline.counts import CountedRecord
 from stream_app.pipeline.entities import EntityExtractor
 from stream_app.pipeline.keys import record_keys
+from stream_app.pipeline.ports import AggregateWrites
+from stream_app.pipeline.routing import route
 from stream_app.pipeline.samples import PostSample
 from stream_app.pipeline.scoring import to_scored
 from stream_app.pipeline.timebounds import EventTimeBounds
@@ -49,12 +51,6 @@ class Publisher(Protocol):
     """Where results go; `publish` returns once the broker has them."""
 
     async def publish(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None: ...
-
-
-class CountsSink(Protocol):
-    async def apply(self, records: Sequence[CountedRecord]) -> int: ...
-
-    async def applied_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]: ...
 
 
 class SampleSink(Protocol):
@@ -106,7 +102,7 @@ class Prepared:
 class BatchProcessor:
     classifier: AsyncClassifier
     publisher: Publisher
-    sink: CountsSink
+    sink: AggregateWrites
     kinds: dict[str, Kind]
     model_name: str
     model_version: str
@@ -118,6 +114,7 @@ class BatchProcessor:
     bounds: EventTimeBounds | None = None  # None: any event time (unit tests with fixed dates)
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     dead_letter_max_original_bytes: int = DEAD_LETTER_MAX_ORIGINAL_BYTES
+    finance_entities: frozenset[str] = frozenset()  # watch-list entries declared `domain: finance`
 
     def split(self, batch: Sequence[RawRecord]) -> tuple[list[tuple[RawRecord, NormalizedEvent]], list[DeadLetter]]:
         valid: list[tuple[RawRecord, NormalizedEvent]] = []
@@ -157,6 +154,10 @@ class BatchProcessor:
     def _tracked(self, entities: list[str]) -> list[str]:
         return self.admission.filter(entities) if self.admission else entities
 
+    async def resume_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """The store's own fences: where a consumer resumes after Redis lost writes."""
+        return await self.sink.resume_offsets(partitions)
+
     async def process(self, batch: Sequence[RawRecord]) -> list[ScoredEvent]:
         """Both phases, one after the other."""
         return await self.commit(await self.prepare(batch))
@@ -171,8 +172,11 @@ class BatchProcessor:
         fresh = [r for r in batch if r.offset > applied.get((r.topic, r.partition), -1)]
         valid, dead = self.split(fresh)
         events = [event for _, event in valid]
-        sentiments, model = await self._score([e.text for e in events])
         entities = [self.extractor.extract(e.text, e.product, e.brand) for e in events]
+        domains = [
+            route(e.source, e.text, found, self.finance_entities) for e, found in zip(events, entities, strict=True)
+        ]
+        sentiments, model = await self._score([e.text for e in events], domains)
         scored = to_scored(
             events,
             sentiments,
@@ -181,10 +185,12 @@ class BatchProcessor:
             model.name,
             model.version,
             model_revision=model.revision,
+            counted=[self._tracked(found) for found in entities],  # once: admission counts mentions
+            domains=domains,
         )
         return Prepared(len(batch), events, scored, dead, started)
 
-    async def _score(self, texts: list[str]) -> tuple[list[Sentiment], ScoredBy]:
+    async def _score(self, texts: list[str], domains: list[str]) -> tuple[list[Sentiment], ScoredBy]:
         """Sentiments and the model that produced them: the runner's, batch by batch, when it
         can swap models live (`InferenceRunner.classify_versioned`); else this processor's."""
         versioned = getattr(self.classifier, "classify_versioned", None)
@@ -198,7 +204,7 @@ class BatchProcessor:
         batch order: the Redis fence relies on each partition's offsets arriving in order."""
         events, scored, dead = prepared.events, prepared.scored, prepared.dead
         await self.publisher.publish(scored, dead)
-        tracked = [self._tracked(s.entities) for s in scored]  # once: admission counts mentions
+        tracked = [s.counted or [] for s in scored]
         records = (
             [
                 CountedRecord(

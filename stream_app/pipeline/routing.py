@@ -13,7 +13,7 @@ admitted, so every worker (and `alerts evaluate`) routes a post the same way.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 
 from stream_app.engine.types import DEFAULT_DOMAIN
 from stream_app.pipeline.entities import CASHTAG
@@ -27,3 +27,11 @@ def route(kind: Kind, text: str, entities: Iterable[str], finance_entities: Coll
     if CASHTAG.search(text) or any(entity.startswith("$") or entity in finance_entities for entity in entities):
         return "finance"
     return DEFAULT_DOMAIN
+
+
+def entity_domain(entity: str, declared: Mapping[str, str]) -> str:
+    """The domain an entity's alerts are judged in (the label floor of that head): its watch-list
+    `domain:`, else `finance` for a ticker (`$...`), else `social`."""
+    if entity in declared:
+        return declared[entity]
+    return "finance" if entity.startswith("$") else DEFAULT_DOMAIN

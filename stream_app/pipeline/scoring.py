@@ -20,7 +20,12 @@ def to_scored(
     model_name: str,
     model_version: str,
     model_revision: str | None = None,
+    counted: Sequence[list[str]] | None = None,
+    domains: Sequence[str] | None = None,
 ) -> list[ScoredEvent]:
+    """`counted`: per event, the entities its aggregates feed; `domains`: the head that scored it."""
+    counted = counted if counted is not None else entities
+    domains = domains if domains is not None else ["social"] * len(events)
     now = datetime.now(UTC)
     done = time.monotonic()
     # Built without re-validation (`model_construct`): every field comes from a validated
@@ -35,8 +40,8 @@ def to_scored(
             author=e.author,
             product=e.product,
             brand=e.brand,
-            label=s.label,  # type: ignore[arg-type]  # a LABELS member
-            probabilities=s.probabilities,  # type: ignore[arg-type]  # keys are LABELS
+            label=s.label,  # a LABELS member
+            probabilities=s.probabilities,  # keys are LABELS
             score=s.score,
             model_name=model_name,
             model_version=model_version,
@@ -44,6 +49,13 @@ def to_scored(
             processed_at=now,
             entities=ents,
             processing_ms=max(0.0, (done - t) * 1000),
+            domain=domain,
+            counted=tracked,
+            topic=e.topic,
+            partition=e.partition,
+            offset=e.offset,
         )
-        for e, s, ents, t in zip(events, sentiments, entities, received_monotonic, strict=True)
+        for e, s, ents, t, tracked, domain in zip(
+            events, sentiments, entities, received_monotonic, counted, domains, strict=True
+        )
     ]

@@ -8,6 +8,17 @@ from collections.abc import Iterable, Mapping
 
 from stream_app.pipeline.counts import Counts, minute_of
 
+# The windows the store keeps a leaderboard for (`/top`, the live page's busiest entities).
+LEADERBOARD_WINDOWS_MIN: tuple[int, ...] = (5, 15, 60, 360, 1440)
+# /top and rankings leave out entities with fewer posts than this over the window: one angry
+# post is a negative share of 1.0, which says nothing. The store ranks by share from here up.
+TOP_MIN_VOLUME = 10
+
+def leaderboard_windows_message(kept: tuple[int, ...], asked: int) -> str:
+    shown = ", ".join(f"{w}m" if w < 60 else f"{w // 60}h" for w in kept)
+    return f"the leaderboard keeps the windows {shown}; a {asked}-minute window is not one of them"
+
+
 _DURATION = re.compile(r"^(\d+)([mhd])$")
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 1440}
 
@@ -38,14 +49,17 @@ def sum_buckets(buckets: Mapping[int, Counts], first: int, last: int) -> Counts:
 
 
 def series(buckets: Mapping[int, Counts], first: int, last: int, step_min: int) -> list[tuple[int, Counts]]:
-    """Consecutive windows of `step_min` minutes from `first`, each summed from its buckets."""
-    out = []
-    start = first
-    while start <= last:
-        end = min(last, start + 60 * (step_min - 1))
-        out.append((start, sum_buckets(buckets, start, end)))
-        start = end + 60
-    return out
+    """Consecutive windows of `step_min` minutes from `first`, each summed from its buckets
+    (minute or hour buckets, keyed by their start). One pass over the buckets: a day at 1-minute
+    steps is 1,440 windows, and summing each from all the buckets would be quadratic."""
+    step = 60 * step_min
+    starts = list(range(first, last + 1, step))
+    totals = [Counts() for _ in starts]
+    for minute, counts in buckets.items():
+        if first <= minute <= last:
+            index = (minute - first) // step
+            totals[index] = totals[index].merge(counts)
+    return list(zip(starts, totals, strict=True))
 
 
 class EntityAdmission:

@@ -11,18 +11,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from exporters.queries import (
-    TOP_MIN_VOLUME,
-    entity_overview,
-    entity_series,
-    entity_window,
-    find_entity,
-    list_entities,
-    top_entities,
-)
-from exporters.redis_store import AggregateStore
 from schemas.models import Alert
-from stream_app.pipeline.windows import parse_window
+from stream_app.errors import BadQuery
+from stream_app.pipeline.ports import AggregateStore
+from stream_app.pipeline.queries import entity_overview, entity_series, entity_window, find_entity, top_entities
+from stream_app.pipeline.windows import TOP_MIN_VOLUME, parse_window
 
 Response = tuple[int, Any]
 
@@ -61,8 +54,17 @@ def _int(params: Mapping[str, str], name: str, default: int, low: int, high: int
     return int(raw)
 
 
+ENTITIES_PAGE = 100
+
+
 async def get_entities(store: AggregateStore, params: Mapping[str, str]) -> Response:
-    return 200, {"entities": await list_entities(store)}
+    """One page of entity names in name order; `next` is the `after` of the following page."""
+    try:
+        limit = _int(params, "limit", ENTITIES_PAGE, 1, 1000)
+    except ValueError as exc:
+        return _error(str(exc))
+    names = await store.entities(params.get("after") or None, limit)
+    return 200, {"entities": names, "next": names[-1] if len(names) == limit else None}
 
 
 async def _resolve(store: AggregateStore, name: str, aliases: Mapping[str, str] | None) -> str | Response:
@@ -83,7 +85,7 @@ async def get_entity(
         if not isinstance(entity, str):
             return entity
         return 200, await entity_window(store, entity, window, params.get("source") or None)
-    except ValueError as exc:
+    except (ValueError, BadQuery) as exc:
         return _error(str(exc))
 
 
@@ -104,7 +106,7 @@ async def get_series(
         if not isinstance(entity, str):
             return entity
         return 200, await entity_series(store, entity, window, since, params.get("source") or None)
-    except ValueError as exc:
+    except (ValueError, BadQuery) as exc:
         return _error(str(exc))
 
 
@@ -119,7 +121,7 @@ async def get_overview(store: AggregateStore, names: Sequence[str], params: Mapp
         now = time.time()
         rows = [await entity_overview(store, name, window, minutes, now) for name in names]
         return 200, {"window": window, "minutes": minutes, "now": now, "entities": rows}
-    except ValueError as exc:
+    except (ValueError, BadQuery) as exc:
         return _error(str(exc))
 
 
@@ -131,7 +133,7 @@ async def get_top(store: AggregateStore, params: Mapping[str, str]) -> Response:
         rows = await top_entities(store, by, window, limit, min_volume)
         note = f"entities with fewer than {min_volume} posts in the window are left out (min_volume)"
         return 200, {"by": by, "window": window, "min_volume": min_volume, "note": note, "entities": rows}
-    except ValueError as exc:
+    except (ValueError, BadQuery) as exc:
         return _error(str(exc))
 
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from stream_app.web import models as m
+from stream_app.web import responses as m
 
 JSON, TEXT, HTML = "application/json", "text/plain", "text/html"
 

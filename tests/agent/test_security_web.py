@@ -1,5 +1,6 @@
-"""The worker's web server (Faust's aiohttp app, real HTTP on loopback, no Kafka): security
-headers, no server version, Host and body-size refusals, and the live page under its CSP."""
+"""The web servers, real HTTP on loopback, no Kafka: the API process's aiohttp app (the queries and
+the live page) and a worker's (Faust's): security headers, no server version, Host and body-size
+refusals, the route split between them, and the live page under its CSP."""
 
 from __future__ import annotations
 
@@ -14,38 +15,54 @@ import pytest
 from aiohttp import ClientSession
 from aiohttp.test_utils import TestServer
 
-from stream_app.ingest.app import build_app
+from stream_app.ingest.app import build_app as build_worker
 from stream_app.pipeline.counts import Counts
 from stream_app.settings import load_settings
+from stream_app.testing.fakes import MinuteStore
+from stream_app.web.routes import ROUTES, Site
 from stream_app.web.security import CONTENT_SECURITY_POLICY, allowed_hosts, host_name
+from stream_app.web.server import build_app
 from stream_app.wiring import Wiring
 
 TOKEN = "web-token-for-the-test"
-
-
-class MinuteStore:
-    """The read side the API needs: every minute of `ent:Veltro Motors` holds the same counts."""
-
-    async def range_counts(self, key: str, first_minute: int, last_minute: int) -> dict[int, Counts]:
-        counts = Counts(5, 3, 2, -1.5) if key == "ent:Veltro Motors" else Counts()
-        return {m: counts for m in range(first_minute, last_minute + 60, 60)}
-
-    async def keys(self, prefix: str = "") -> list[str]:
-        return [k for k in ["ent:Veltro Motors"] if k.startswith(prefix)]
+STORE = MinuteStore({"ent:Veltro Motors": Counts.of(5, 3, 2, -1.5)})
 
 
 @pytest.fixture
-async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TestServer]:
-    options: dict[str, Any] = getattr(request, "param", {})
-    settings = load_settings(data_dir=tmp_path, **options)
-    app = build_app(
-        settings,
-        lambda *_: Wiring(processor=None, store=MinuteStore(), watchlist=["Veltro Motors"]),  # type: ignore[arg-type]
-    )
-    app.sm_ready.set()
-    web_app = await app.web.wsgi()
+async def server(request: pytest.FixtureRequest) -> AsyncIterator[TestServer]:
+    """The API process's application, as `sentiment-monitor api` builds it, over a memory store."""
+    settings = load_settings(**getattr(request, "param", {}))
+    token = settings.web_token.get_secret_value() if settings.web_token else None
+    site = Site(STORE, None, ["Veltro Motors"], lambda: True, lambda: b"", token=token is not None, routes=ROUTES)
+    hosts = settings.web_allowed_hosts.split(",")
+    web_app = build_app(site, ROUTES, settings.api_host, hosts, settings.dashboard_url, token)
     async with TestServer(web_app, host="127.0.0.1") as test_server:
         yield test_server
+
+
+@pytest.fixture
+async def worker(tmp_path: Path) -> AsyncIterator[TestServer]:
+    """A worker's own web server (Faust's): metrics, probes and the model swap only."""
+    app = build_worker(
+        load_settings(data_dir=tmp_path, web_token=TOKEN),
+        lambda *_: Wiring(processor=None, store=STORE, watchlist=["Veltro Motors"]),  # type: ignore[arg-type]
+    )
+    app.sm_ready.set()
+    async with TestServer(await app.web.wsgi(), host="127.0.0.1") as test_server:
+        yield test_server
+
+
+async def test_a_worker_serves_metrics_probes_and_the_swap_but_no_queries(worker: TestServer) -> None:
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for path, status in [("/healthz", 200), ("/readyz", 200), ("/metrics", 200), ("/overview", 404), ("/top", 404)]:
+        got, headers, _ = await _get(worker, path, headers=auth)
+        assert got == status, path
+        _assert_hardened(headers)
+    async with ClientSession() as session:
+        async with session.post(worker.make_url("/admin/model"), data=b"{}", headers=auth) as response:
+            assert response.status == 404  # routed; this wiring has no swapper
+        async with session.post(worker.make_url("/admin/model"), data=b"{}") as response:
+            assert response.status == 401  # the token guard covers the swap
 
 
 async def _get(server: TestServer, path: str, **kwargs: Any) -> tuple[int, dict[str, str], bytes]:
@@ -106,7 +123,7 @@ async def test_a_foreign_host_header_is_refused_but_probes_answer(server: TestSe
 WILDCARD = {"web_allowed_hosts": "sentiment.internal, dash.example", "web_host": "0.0.0.0"}  # noqa: S104 - not bound
 
 
-@pytest.mark.parametrize("server", [WILDCARD], indirect=True)
+@pytest.mark.parametrize("server", [{**WILDCARD, "api_host": "0.0.0.0"}], indirect=True)  # noqa: S104
 async def test_allowed_hosts_come_from_settings(server: TestServer) -> None:
     assert (await _get(server, "/overview", headers={"Host": "sentiment.internal:6066"}))[0] == 200
     assert (await _get(server, "/overview", headers={"Host": "0.0.0.0:6066"}))[0] == 421

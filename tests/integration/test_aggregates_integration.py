@@ -1,5 +1,6 @@
 """Entity aggregates on real Kafka, real workers, the real model and real Redis, through a
-kill -9, a restart and a second worker; then Redis and the HTTP API equal a recomputation."""
+kill -9, a restart and a second worker; then Redis, the API process and a rebuild from the
+scored-events topic equal a recomputation."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from exporters.redis_store import RedisAggregateStore, connect
-from stream_app.devtools.generate import generate_stream
 from stream_app.ingest.kafka_admin import create_topics
 from stream_app.pipeline.counts import CountedRecord, recompute
 from stream_app.pipeline.entities import WatchList
 from stream_app.pipeline.keys import record_keys
+from stream_app.testing.generate import generate_stream
+from stream_app.testing.snapshot import store_buckets
+from stream_app.wiring import rebuild_aggregates, redis_store
 from tests.support.stack import settings_from
 from tests.support.streamkit import drain, http_get, produce, same_volumes, settle
 
@@ -32,7 +34,7 @@ def _get(port: str, path: str) -> tuple[int, dict]:
     return status, json.loads(body)
 
 
-def test_entity_windows_stay_exact_through_crash_restart_and_scale_out(stack_env, worker_factory):
+def test_entity_windows_stay_exact_through_crash_restart_and_scale_out(stack_env, worker_factory, api_factory):
     env = {**stack_env, "SM_WATCHLIST": str(WATCHLIST)}
     settings = settings_from(env)
     watch = WatchList.load(WATCHLIST).names()
@@ -56,44 +58,50 @@ def test_entity_windows_stay_exact_through_crash_restart_and_scale_out(stack_env
     assert set(unique) == {r["id"] for _, r in feed}
 
     # Oracle: recompute watch-list entity buckets from the enriched events, one per id.
+    assert all(set(e["counted"]) >= {x for x in e["entities"] if x in watch} for e in unique.values())
     records = [
         CountedRecord(
-            "t",
-            0,
-            i,
+            e["topic"],
+            e["partition"],
+            e["offset"],
             record_keys(e["platform"].lower(), [x for x in e["entities"] if x in watch]),
             datetime.fromisoformat(e["created_at"]).timestamp(),
             e["label"],
             e["score"],
         )
-        for i, e in enumerate(unique.values())
+        for e in unique.values()
     ]
     expected, late = recompute(records)
     assert late == 0
     expected = {k: v for k, v in expected.items() if k[0].startswith("ent:")}
     assert {k[0] for k in expected} >= {f"ent:{name}" for name in watch}
 
-    async def read() -> dict:
-        store = RedisAggregateStore(connect(settings.redis_url.get_secret_value()), prefix=settings.redis_prefix)
-        try:
-            minutes = sorted({m for _, m in expected})
-            out = {}
-            for key in {k for k, _ in expected}:
-                for minute, counts in (await store.range_counts(key, minutes[0], minutes[-1])).items():
-                    if counts.volume:
-                        out[(key, minute)] = counts
-            return out
-        finally:
-            await store.close()
+    minutes = sorted({m for _, m in expected})
+    wanted = {k for k, _ in expected}
 
-    actual = settle(lambda: asyncio.run(read()), lambda a: same_volumes(a, expected))
-    assert set(actual) == set(expected)
-    for key, want in expected.items():
-        got = actual[key]
-        assert (got.negative, got.neutral, got.positive) == (want.negative, want.neutral, want.positive), key
-        assert abs(got.score_sum - want.score_sum) <= 5e-3 * want.volume, key
+    def read(prefix: str) -> dict:
+        async def run() -> dict:
+            store = redis_store(settings_from({**env, "SM_REDIS_PREFIX": prefix}))
+            try:
+                found = await store_buckets(store, minutes[0], minutes[-1])
+                return {k: v for k, v in found.items() if k[0] in wanted}  # watch-list entities
+            finally:
+                await store.close()
 
-    port = third.env["SM_WEB_PORT"]
+        return asyncio.run(run())
+
+    actual = settle(lambda: read(settings.redis_prefix), lambda a: same_volumes(a, expected))
+    _assert_equal(actual, expected)
+
+    # The same from the topic alone: `aggregates rebuild` into an empty prefix equals the oracle.
+    fresh = settings_from({**env, "SM_REDIS_PREFIX": settings.redis_prefix + "-rebuilt"})
+    read_back, applied = asyncio.run(rebuild_aggregates(fresh))
+    assert read_back >= applied == len(unique)  # a kill -9 can publish an event twice; it counts once
+    _assert_equal(read(fresh.redis_prefix), expected)
+
+    api = api_factory(SM_WATCHLIST=str(WATCHLIST))
+    api.wait_ready()
+    port = api.env["SM_API_PORT"]
     status, body = _get(port, "/entities")
     assert status == 200 and watch <= set(body["entities"])
     for name in watch:
@@ -111,7 +119,7 @@ def test_entity_windows_stay_exact_through_crash_restart_and_scale_out(stack_env
         status, series = _get(port, f"/entities/{urllib.request.quote(name)}/series?window=1m&since={since}")
         assert status == 200 and sum(p["volume"] for p in series["points"]) == want_volume
 
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+    with urllib.request.urlopen(f"{third.url}/metrics", timeout=10) as response:
         exposition = response.read().decode()
     for name in watch:  # the feed spans the last few minutes, so the 1h window holds all of it
         want_volume = sum(v.volume for (k, _), v in expected.items() if k == f"ent:{name}")
@@ -131,3 +139,11 @@ def test_entity_windows_stay_exact_through_crash_restart_and_scale_out(stack_env
         assert status == 400 and body["error"], bad
     for worker in (second, third):
         assert worker.alive(), worker.log_tail()
+
+
+def _assert_equal(actual: dict, expected: dict) -> None:
+    assert set(actual) == set(expected)
+    for key, want in expected.items():
+        got = actual[key]
+        assert (got.negative, got.neutral, got.positive) == (want.negative, want.neutral, want.positive), key
+        assert abs(got.score_sum - want.score_sum) <= 5e-3 * want.volume, key

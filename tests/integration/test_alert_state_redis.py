@@ -6,9 +6,10 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
-from exporters.alert_state import RedisAlertState, RedisPostSamples
-from exporters.redis_store import connect
+from exporters.redis.alert_state import RedisAlertState, RedisPostSamples
+from exporters.redis.connection import connect
 from schemas.models import Alert, AlertStatistic, ShareAndVolume
+from stream_app.pipeline.keys import RedisKeys
 from stream_app.pipeline.samples import PostSample
 
 
@@ -31,9 +32,9 @@ def alert(status: str) -> Alert:
 
 
 async def scenario(url: str) -> None:
-    prefix = f"lease{time.monotonic_ns()}"
-    one = RedisAlertState(connect(url), prefix, leader_ttl_s=1.0)
-    two = RedisAlertState(connect(url), prefix, leader_ttl_s=1.0)
+    keys = RedisKeys(f"lease{time.monotonic_ns()}")
+    one = RedisAlertState(connect(url), keys, leader_ttl_s=1.0)
+    two = RedisAlertState(connect(url), keys, leader_ttl_s=1.0)
     assert await one.lead() and not await two.lead()
     assert await one.lead()  # renewing keeps it
     assert await one.save({"Quanta Bank": {"last_minute": 60}}, [alert("firing")])
@@ -50,7 +51,7 @@ async def scenario(url: str) -> None:
     assert [a.status for a in await two.outbox()] == ["resolved"]
     assert await two.active() == [] and [a.status for a in await two.recent()] == ["resolved", "firing"]
 
-    samples = RedisPostSamples(connect(url), prefix, retention_s=60, per_entity=3)
+    samples = RedisPostSamples(connect(url), keys, retention_s=60, per_entity=3)
     posts = [("Quanta Bank", PostSample(f"p{i}", 100.0 + i, "negative", -0.5, "x", f"text {i}")) for i in range(5)]
     await samples.add(posts)
     await samples.add(posts)  # redelivered: same members, nothing doubles

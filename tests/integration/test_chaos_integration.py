@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.chaos import scenarios
+from bench.chaos import lost_writes, scenarios
 from bench.chaos.check import Result
 from bench.chaos.stack import AofRedis, start_kafka, temp_root
 
@@ -56,3 +56,14 @@ def test_shutdown_with_redis_down_is_bounded_and_commits_nothing_unwritten(chaos
     result = scenarios.shutdown_with_redis_down(chaos_env)
     _assert_exact(result)
     assert result.recovery_s is not None and result.recovery_s <= 30
+
+
+def test_redis_restored_from_an_older_snapshot_is_noticed_and_replayed_from_kafka(chaos_env: scenarios.Env) -> None:
+    result = lost_writes.restored_from_older_snapshot(chaos_env)
+    _assert_exact(result)
+    assert lost_writes.EXIT_REGRESSED in result.extra["worker_exits"]  # type: ignore[operator]
+
+
+def test_cluster_kill9_and_a_failover_that_loses_writes_stay_exact(chaos_env: scenarios.Env) -> None:
+    result = lost_writes.cluster_failover_and_kills(chaos_env)
+    _assert_exact(result)

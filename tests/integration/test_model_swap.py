@@ -15,12 +15,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_app.devtools.generate import generate_stream
 from stream_app.engine.null import NullClassifier
 from stream_app.engine.runner import InferenceRunner
 from stream_app.engine.swap import ModelSwapper, model_revision
 from stream_app.ingest.kafka_admin import create_topics
 from stream_app.settings import DEFAULT_MODEL_DIR
+from stream_app.testing.generate import generate_stream
 from tests.support.stack import settings_from
 from tests.support.streamkit import (
     assert_counts_equal,

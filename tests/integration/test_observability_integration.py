@@ -14,9 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_app.devtools.generate import SpikeScript, generate_stream
-from stream_app.devtools.kafka_local import free_port
 from stream_app.ingest.kafka_admin import create_topics
+from stream_app.testing.generate import SpikeScript, generate_stream
+from stream_app.testing.kafka_local import free_port
 from tests.support.prom_local import LocalPrometheus, dashboard_queries
 from tests.support.stack import REPO, settings_from
 from tests.support.streamkit import drain, http_get, produce, wait_for

@@ -15,8 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_app.devtools.kafka_local import LocalKafka, free_port
-from stream_app.devtools.redis_local import LocalRedis
+from stream_app.testing.kafka_local import LocalKafka, free_port
+from stream_app.testing.redis_local import LocalRedis
 from tests.support.stack import REPO, WorkerProcess
 from tests.support.streamkit import drain
 from tests.support.tls_certs import KEYSTORE_PASSWORD, Certs, make_certs

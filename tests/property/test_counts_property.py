@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from stream_app.engine.types import LABELS
 from stream_app.pipeline.counts import CountedRecord, Counts, recompute
 from stream_app.pipeline.keys import record_keys
-from tests.support.fakes import MemoryCountsSink
+from stream_app.testing.fakes import MemoryCountsSink
 
 
 @st.composite
@@ -75,5 +75,5 @@ def test_streaming_counts_equal_batch_recomputation(case):
 
 @given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6), st.floats(-1e6, 1e6, allow_nan=False))
 def test_counts_encoding_round_trips(neg, neu, pos, total):
-    counts = Counts(neg, neu, pos, total)
+    counts = Counts.of(neg, neu, pos, total)
     assert Counts.decode(counts.encode()) == counts

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from stream_app.devtools.kafka_local import free_port
+from stream_app.testing.kafka_local import free_port
 
 
 class Receiver:

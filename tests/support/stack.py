@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stream_app.devtools.worker import WorkerProcess
 from stream_app.settings import Settings, load_settings
+from stream_app.testing.processes import ApiProcess, WorkerProcess
 
 REPO = Path(__file__).resolve().parents[2]
-__all__ = ["REPO", "WorkerProcess", "settings_from"]
+__all__ = ["REPO", "ApiProcess", "WorkerProcess", "settings_from"]
 
 
 def settings_from(env: dict[str, str]) -> Settings:

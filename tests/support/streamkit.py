@@ -12,9 +12,9 @@ from typing import TypeVar
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
-from exporters.redis_store import RedisAggregateStore, connect
 from stream_app.pipeline.counts import CountedRecord, Counts, minute_of, recompute
 from stream_app.settings import Settings
+from stream_app.wiring import redis_store
 
 
 def produce(bootstrap: str, topic: str, values: Iterable[bytes], keys: Iterable[bytes | None] | None = None) -> int:
@@ -91,13 +91,15 @@ def same_volumes(actual: dict[tuple[str, int], Counts], expected: dict[tuple[str
 
 def redis_counts(settings: Settings, sources: Iterable[str], minutes: Iterable[int]) -> dict[tuple[str, int], Counts]:
     async def read() -> dict[tuple[str, int], Counts]:
-        store = RedisAggregateStore(connect(settings.redis_url.get_secret_value()), prefix=settings.redis_prefix)
+        store = redis_store(settings)
         try:
             out = {}
+            wanted = sorted(minutes)
             for source in sources:
-                for minute in minutes:
-                    total = await store.minute_counts(f"src:{source}", minute)
-                    if total.volume:
+                if not wanted:
+                    break
+                for minute, total in (await store.minutes(f"src:{source}", wanted[0], wanted[-1])).items():
+                    if total.volume and minute in wanted:
                         out[(f"src:{source}", minute)] = total
             return out
         finally:

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from stream_app.alerting.detector import Evidence, Transition
-from stream_app.alerting.evaluate import score
 from stream_app.cli import app
+from stream_app.offline.evaluate import score
 
 EV = Evidence(0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 
@@ -115,8 +115,8 @@ def test_end_to_end_with_real_texts_and_the_shipped_model(tmp_path: Path) -> Non
 
 
 def test_score_with_does_not_need_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from stream_app.alerting import evaluate as ev
-    from stream_app.alerting import model_labels
+    from stream_app.offline import evaluate as ev
+    from stream_app.offline import model_labels
 
     lines = [
         b'{"id": "1", "entity": "A", "ts": 60, "text": "awful"}',

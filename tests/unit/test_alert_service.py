@@ -10,7 +10,9 @@ from schemas.models import Alert
 from stream_app.alerting.detector import DetectorParams
 from stream_app.alerting.service import AlertService, closed_minute
 from stream_app.pipeline.counts import Counts
+from stream_app.pipeline.ports import PartitionProgress
 from stream_app.pipeline.samples import PostSample
+from stream_app.testing.memory import MemoryAggregateStore
 
 T0 = 1_764_547_200
 
@@ -24,23 +26,19 @@ def test_closed_minute_waits_for_busy_partitions_only() -> None:
     assert closed_minute([], now, 60, 0) is None
 
 
-class FakeCounts:
+class FakeCounts(MemoryAggregateStore):
+    """A memory store fed minute by minute, whose one partition's watermark follows the feed."""
+
     def __init__(self) -> None:
-        self.minutes: dict[str, dict[int, Counts]] = {}
-        self.clock: list[tuple[float, float]] = []
+        super().__init__()
+        self.clock_at: list[PartitionProgress] = []
 
     def feed(self, key: str, minute: int, negatives: int, volume: int) -> None:
-        self.minutes.setdefault(key, {})[minute] = Counts(negatives, volume - negatives, 0, 0.0)
-        self.clock = [(minute + 60.0 + 1, time.time())]
+        self.buckets[(key, minute)] = Counts.of(negatives, volume - negatives, 0, 0.0)
+        self.clock_at = [PartitionProgress("t", 0, 0, minute + 60.0 + 1, 0, time.time())]
 
-    async def range_counts(self, key: str, first_minute: int, last_minute: int) -> dict[int, Counts]:
-        return {m: c for m, c in self.minutes.get(key, {}).items() if first_minute <= m <= last_minute}
-
-    async def keys(self, prefix: str = "") -> list[str]:
-        return sorted(k for k in self.minutes if k.startswith(prefix))
-
-    async def watermarks(self) -> list[tuple[float, float]]:
-        return self.clock
+    async def progress(self) -> list[PartitionProgress]:
+        return self.clock_at
 
 
 class FakeState:
@@ -113,6 +111,7 @@ def make(
         watchlist=frozenset({"Quanta Bank"}),
         settle_s=0,
         history_min=60,
+        checkpoint_ticks=1,  # every state saved every tick; test_checkpoints_* covers the rotation
     )
     return service, counts, state, pub, sinks
 
@@ -175,3 +174,58 @@ async def test_watch_list_overrides_apply_per_entity() -> None:
     service.overrides = {"Quanta Bank": DetectorParams().with_overrides({"min_volume": 100})}
     await feed_and_tick(service, counts, [(2, 10)] * 60 + [(8, 10)] * 10, 0)
     assert pub.sent == []  # 50 posts per window never reach this entity's minimum of 100
+
+
+async def test_checkpoints_rotate_and_a_new_leader_replays_to_the_same_alerts() -> None:
+    """States are saved in rotation (and on every transition); a leader that takes over from those
+    checkpoints replays the minutes since from the store and decides what the first one decided."""
+    minutes = [(2, 10)] * 150 + [(6, 10)] * 15 + [(2, 10)] * 25
+    first, counts, state, pub, _ = make()
+    first.checkpoint_ticks = 7
+    first.watchlist = frozenset({"Quanta Bank", "Nimbus Air"})
+    saves: list[int] = []
+    save = state.save
+
+    async def counting_save(states: Mapping[str, dict[str, Any]], alerts: Sequence[Alert]) -> bool:
+        saves.append(len(states))
+        return await save(states, alerts)
+
+    state.save = counting_save  # type: ignore[method-assign]
+    for i, (k, n) in enumerate(minutes[:160]):
+        for entity in ("Quanta Bank", "Nimbus Air"):
+            counts.feed(f"ent:{entity}", T0 + 60 * i, k, n)
+        await first.tick()
+    assert 0 < len([n for n in saves if n]) < 160  # not every tick saves every state
+    behind = {e: s["last_minute"] for e, s in state.states.items()}
+    assert all(T0 + 60 * 150 <= m <= T0 + 60 * 159 for m in behind.values())  # each saved within the rotation
+    second = make()[0]
+    second.counts, second.state, second.publisher, second.watchlist = counts, state, pub, first.watchlist
+    for i, (k, n) in enumerate(minutes[160:], start=160):
+        for entity in ("Quanta Bank", "Nimbus Air"):
+            counts.feed(f"ent:{entity}", T0 + 60 * i, k, n)
+        await second.tick()
+    fired = [(a.entity, a.status, a.alert_id) for a in pub.sent]
+    assert ("Quanta Bank", "firing") in {(e, s) for e, s, _ in fired}
+    assert ("Quanta Bank", "resolved") in {(e, s) for e, s, _ in fired}
+    ids = {i for e, s, i in fired if e == "Quanta Bank"}
+    assert len(ids) == 1  # the replay decided the same alert (same id) as the first leader
+
+
+def test_each_entity_is_judged_with_its_domains_label_floor_and_a_swap_updates_them() -> None:
+    service = make()[0]
+    service.label_floors = {"social": 0.13, "finance": 0.05, "reviews": 0.08}
+    service.entity_domains = {"Quanta Bank": "finance"}
+    service.overrides = {"Pinned": DetectorParams(label_floor=0.3)}
+    assert service.params_for("Quanta Bank").label_floor == 0.05  # watch-list `domain: finance`
+    assert service.params_for("$ABC").label_floor == 0.05  # a ticker
+    assert service.params_for("Nimbus Air").label_floor == 0.13  # everything else: social
+    assert service.params_for("Pinned").label_floor == 0.3  # a watch-list override wins
+    service.set_label_floors({"social": 0.2, "finance": 0.07, "reviews": 0.1})  # the live model changed
+    assert service.params_for("Nimbus Air").label_floor == 0.2 and service.params_for("$ABC").label_floor == 0.07
+    assert service.detector_for("Nimbus Air").params.label_floor == 0.2
+
+
+def test_a_floor_set_by_hand_is_kept_through_a_swap() -> None:
+    service = make()[0]  # label_floors None: SM_ALERT_LABEL_FLOOR (or gold labels) decides
+    service.set_label_floors({"social": 0.2})
+    assert service.params_for("Nimbus Air") is service.params

@@ -124,7 +124,7 @@ def test_score_json_matches_the_engine_and_plain_output_is_one_line_per_input(mo
     expected = OnnxClassifier(model_dir, provider="cpu").classify(texts)
     assert [r["label"] for r in rows] == [e.label for e in expected]
     for row, sentiment in zip(rows, expected, strict=True):
-        assert set(row) == {"label", "score", "probabilities"}
+        assert set(row) == {"label", "score", "probabilities", "domain"} and row["domain"] == "social"
         assert row["score"] == pytest.approx(sentiment.score, abs=1e-6)
         assert row["probabilities"] == pytest.approx(sentiment.probabilities, abs=1e-6)
     narrow = cli("score", "--model", str(model_dir), *texts, env={"COLUMNS": "20"})

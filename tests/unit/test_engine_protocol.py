@@ -79,10 +79,10 @@ class _Slow(NullClassifier):
         super().__init__(version)
         self.gate, self.loop = gate, loop
 
-    def tokenize(self, texts):  # type: ignore[no-untyped-def]
+    def tokenize(self, texts, domains=None):  # type: ignore[no-untyped-def]
         if self.gate is not None:
             asyncio.run_coroutine_threadsafe(self.gate.wait(), self.loop).result(5)
-        return super().tokenize(texts)
+        return super().tokenize(texts, domains)
 
 
 async def test_swap_lands_between_batches_and_each_batch_names_its_model():

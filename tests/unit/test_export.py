@@ -9,53 +9,71 @@ pytest.importorskip("torch", reason="export needs the train extra")
 pytestmark = pytest.mark.train
 
 
-@pytest.fixture(scope="module")
-def tiny_export(tmp_path_factory):
+TINY_VOCAB = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    *"abcdefghijklmnopqrstuvwxyz",
+    "good",
+    "bad",
+    "movie",
+    "the",
+    "was",
+    "very",
+    "not",
+    "##s",
+    "##ing",
+    "!",
+    ".",
+    ",",
+    ":",
+    "social",
+    "finance",
+    "reviews",
+]
+
+
+def tiny_checkpoint(root, num_labels: int = 3, **config_extra):
+    """A randomly initialised 2-layer BERT and its tokenizer, saved as a Hugging Face checkpoint
+    (no hub download). `config_extra` lands in the config, e.g. `domains` for heads."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
-    from stream_app.model.export import export_model
-
-    root = tmp_path_factory.mktemp("tiny")
-    vocab = [
-        "[PAD]",
-        "[UNK]",
-        "[CLS]",
-        "[SEP]",
-        "[MASK]",
-        *"abcdefghijklmnopqrstuvwxyz",
-        "good",
-        "bad",
-        "movie",
-        "the",
-        "was",
-        "very",
-        "not",
-        "##s",
-        "##ing",
-        "!",
-        ".",
-        ",",
-    ]
-    (root / "vocab.txt").write_text("\n".join(vocab))
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "vocab.txt").write_text("\n".join(TINY_VOCAB))
     tokenizer = BertTokenizerFast(vocab_file=str(root / "vocab.txt"))
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=len(vocab),
+        vocab_size=len(TINY_VOCAB),
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=4,
         intermediate_size=64,
-        num_labels=3,
+        num_labels=num_labels,
         max_position_embeddings=160,
+        **config_extra,
     )
     checkpoint = root / "checkpoint"
     BertForSequenceClassification(config).save_pretrained(checkpoint)
     tokenizer.save_pretrained(checkpoint)
+    return checkpoint
+
+
+def tiny_texts(n: int = 300) -> list[str]:
     rng = np.random.default_rng(0)
     words = ["good", "bad", "movie", "the", "was", "very", "not", "cat", "dog", "!"]
-    texts = [" ".join(rng.choice(words, size=rng.integers(1, 30))) for _ in range(300)]
-    return export_model(checkpoint, root / "model", texts, name="tiny", version="0.0.1"), texts
+    return [" ".join(rng.choice(words, size=rng.integers(1, 30))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def tiny_export(tmp_path_factory):
+    from stream_app.model.export import export_model
+
+    root = tmp_path_factory.mktemp("tiny")
+    texts = tiny_texts()
+    return export_model(tiny_checkpoint(root), root / "model", texts, name="tiny", version="0.0.1"), texts
 
 
 def test_fp32_int8_fp16_parity(tiny_export):

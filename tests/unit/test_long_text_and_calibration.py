@@ -58,7 +58,8 @@ def test_chunks_cover_head_and_tail_and_share_one_position(model_dir):
 
 def test_merge_windows_weights_by_tokens_and_is_identity_for_one_window():
     mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 1, 1, 0]])
-    piece = EncodedSlice(np.array([0, 0, 1]), np.zeros_like(mask), mask, np.zeros_like(mask))
+    no_domain = np.zeros(3, dtype=np.int64)
+    piece = EncodedSlice(np.array([0, 0, 1]), np.zeros_like(mask), mask, np.zeros_like(mask), no_domain)
     values = np.array([[0.9, 0.1], [0.3, 0.7], [0.2, 0.8]], dtype=np.float32)
     merged = merge_windows(2, [(piece, values)])
     assert merged[0] == pytest.approx([(0.9 * 4 + 0.3 * 2) / 6, (0.1 * 4 + 0.7 * 2) / 6])
@@ -140,3 +141,26 @@ def test_label_floor_is_the_mean_false_negative_rate_over_three_class_sets():
     b = DevSet(logits_for([0, 1, 2]), np.array([0, 1, 2]), binary=False)
     c = DevSet(logits_for([0, 0]), np.array([2, 2]), binary=True)
     assert label_floor({"a": a, "b": b, "c": c}, Calibration()) == pytest.approx((0.25 + 0.0) / 2)
+
+
+def test_a_binary_only_head_fits_temperature_and_one_polarity_shift():
+    """Reviews have no neutral rows: temperature by negative-vs-positive log-loss, no bias, and
+    offsets (-d, 0, +d), so neutral's level is left as the model has it."""
+    from stream_app.model.calibrate import fit_binary
+
+    rng = np.random.default_rng(5)
+    n = 4000
+    gold = np.where(rng.random(n) < 0.5, 0, 2)
+    margin = rng.normal(0, 1.5, n) + np.where(gold == 2, 1.0, -1.0)  # true log-odds of positive
+    sampled = np.where(rng.random(n) < 1 / (1 + np.exp(-margin)), 2, 0)
+    logits = np.zeros((n, 3), dtype=np.float32)
+    logits[:, 2] = 2.5 * margin / 2  # overconfident by 2.5 in the pos - neg difference
+    logits[:, 0] = -2.5 * margin / 2
+    calibration = fit_binary({"sst2_dev": DevSet(logits, sampled, binary=True)})
+    assert calibration.temperature == pytest.approx(2.5, abs=0.2)
+    assert calibration.bias == (0.0, 0.0, 0.0)
+    assert calibration.offsets[0] == -calibration.offsets[2] and calibration.offsets[1] == 0.0
+    # its label floor: the positive rows the 3-way decision calls negative
+    labels = calibration.decide(calibration.probabilities(logits))
+    assert calibration.label_floor == pytest.approx(round(float((labels[sampled == 2] == 0).mean()), 4))
+    assert calibration.report["binary_only"] is True

@@ -10,8 +10,8 @@ from stream_app.pipeline.counts import Counts
 from stream_app.pipeline.entities import WatchEntity, WatchList
 from stream_app.pipeline.lookup import alias_table, resolve
 from stream_app.resources import demo_watchlist
+from stream_app.testing.fakes import MinuteStore
 from stream_app.web.api import get_entity, get_series, get_top
-from tests.support.fakes import MinuteStore
 
 TESLA = WatchList([WatchEntity("Tesla", ("$TSLA", "@Tesla", "tesla motors"))])
 
@@ -44,9 +44,9 @@ def test_unknown_names_get_the_closest_suggestions() -> None:
 
 STORE = MinuteStore(
     {
-        "ent:Veltro Motors": Counts(3, 1, 0, -2.0),
-        "ent:Nimbus Air": Counts(0, 5, 5, 3.0),
-        "ent:$ONE": Counts(1, 0, 0, -1.0),
+        "ent:Veltro Motors": Counts.of(3, 1, 0, -2.0),
+        "ent:Nimbus Air": Counts.of(0, 5, 5, 3.0),
+        "ent:$ONE": Counts.of(1, 0, 0, -1.0),
     }
 )
 
@@ -67,9 +67,9 @@ async def test_api_resolves_aliases_and_404s_with_suggestions() -> None:
 
 async def test_top_leaves_out_thin_entities_by_default_and_says_so() -> None:
     status, body = await get_top(STORE, {"by": "negative_share", "window": "1m"})  # type: ignore[arg-type]
-    assert status == 200 and body["min_volume"] == 10 and "10" in body["note"]
-    assert [row["entity"] for row in body["entities"]] == ["Nimbus Air"]  # 1 minute: 4, 10 and 1 posts
+    assert status == 400 and "5m, 15m, 1h, 6h, 24h" in body["error"]  # the windows the leaderboard keeps
     status, body = await get_top(STORE, {"by": "negative_share", "window": "5m"})  # type: ignore[arg-type]
+    assert status == 200 and body["min_volume"] == 10 and "10" in body["note"]
     assert [row["entity"] for row in body["entities"]] == ["Veltro Motors", "Nimbus Air"]  # $ONE: 5 posts
     status, body = await get_top(STORE, {"by": "negative_share", "window": "5m", "min_volume": "1"})  # type: ignore[arg-type]
     assert body["entities"][0]["entity"] == "$ONE" and body["min_volume"] == 1

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tenacity import AsyncRetrying, stop_after_attempt, wait_none
 
-from exporters.notifiers import AlertmanagerNotifier, Fanout, WebhookNotifier, slack_payload
+from exporters.alerts_http.notifiers import AlertmanagerNotifier, Fanout, WebhookNotifier, slack_payload
 from exporters.prometheus import PipelineMetrics
 from schemas.models import Alert
 from stream_app.alerting.detector import DetectorParams, Evidence, Transition
@@ -28,7 +28,7 @@ def make_alert(status: str = "firing") -> Alert:
         PostSample(f"p{i}", T + 3500 + i, "negative", -0.9, "x", f"Veltro home charger caught fire again #{i}")
         for i in range(6)
     ] + [PostSample(f"b{i}", T + 100 + i, "negative", -0.7, "x", "Veltro service was slow") for i in range(30)]
-    sources = {"x": Counts(20, 5, 5, -10.0), "reviews": Counts(10, 5, 5, -2.0)}
+    sources = {"x": Counts.of(20, 5, 5, -10.0), "reviews": Counts.of(10, 5, 5, -2.0)}
     return build_alert(
         transition, DetectorParams(), posts, sources, "http://127.0.0.1:6066/dashboard", frozenset({"veltro"})
     )

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 import schemathesis
 
 from stream_app.pipeline.counts import Counts
+from stream_app.testing.fakes import MinuteStore
 from stream_app.web import api
-from stream_app.web import models as m
+from stream_app.web import responses as m
 from stream_app.web.openapi import OPERATIONS, build_spec
 from stream_app.web.routes import ROUTES, Site
-from tests.support.fakes import MinuteStore
 
 
 def test_every_route_is_described_and_the_document_loads() -> None:
@@ -32,7 +32,7 @@ def test_every_route_is_described_and_the_document_loads() -> None:
 
 
 async def test_handler_answers_validate_against_the_response_models() -> None:
-    store = MinuteStore({"ent:Veltro Motors": Counts(3, 1, 0, -2.0), "ent:Nimbus Air": Counts(0, 5, 5, 3.0)})
+    store = MinuteStore({"ent:Veltro Motors": Counts.of(3, 1, 0, -2.0), "ent:Nimbus Air": Counts.of(0, 5, 5, 3.0)})
     site = Site(store, None, ["Veltro Motors"], lambda: True, lambda: b"", dependencies=lambda: {"redis": True})
     by_route = {route.name: route for route in ROUTES}
     cases = [

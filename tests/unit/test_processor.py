@@ -8,7 +8,7 @@ import orjson
 
 from stream_app.pipeline.counts import minute_of
 from stream_app.pipeline.process import BatchProcessor, RawRecord
-from tests.support.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
+from stream_app.testing.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
 
 
 def _processor() -> tuple[BatchProcessor, ListPublisher, MemoryCountsSink]:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 import schemas
-from stream_app.devtools.generate import generate_stream
+from stream_app.testing.generate import generate_stream
 
 
 @pytest.mark.parametrize("name", sorted(schemas.CONTRACTS))

@@ -14,7 +14,7 @@ from schemas.models import DeadLetter
 from stream_app.pipeline.process import BatchProcessor, RawRecord
 from stream_app.pipeline.timebounds import EventTimeBounds
 from stream_app.settings import load_settings
-from tests.support.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
+from stream_app.testing.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
 
 SECRETS = {
     "SM_KAFKA_SASL_PASSWORD": "kafka-pass-Zq81",

@@ -7,6 +7,7 @@ import pytest
 
 from stream_app.errors import ConfigError
 from stream_app.settings import load_settings
+from stream_app.wiring import detector_params
 
 
 def test_env_prefix_and_types(monkeypatch):
@@ -45,7 +46,7 @@ def test_redis_url_scheme_is_checked():
 
 
 def test_the_detector_sees_the_models_label_floor_unless_the_setting_overrides_it(monkeypatch):
-    assert load_settings().detector_params().label_floor == 0.0  # labels given (gold)
-    assert load_settings().detector_params(0.14).label_floor == 0.14
+    assert detector_params(load_settings()).label_floor == 0.0  # labels given (gold)
+    assert detector_params(load_settings(), 0.14).label_floor == 0.14
     monkeypatch.setenv("SM_ALERT_LABEL_FLOOR", "0.3")
-    assert load_settings().detector_params(0.14).label_floor == 0.3
+    assert detector_params(load_settings(), 0.14).label_floor == 0.3

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from stream_app.devtools.kafka_local import free_port
+from stream_app.testing.kafka_local import free_port
 from tests.support.stack import REPO
 
 

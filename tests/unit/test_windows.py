@@ -33,14 +33,14 @@ def test_window_ends_in_the_current_minute_and_slides():
 
 
 def test_window_stats_negative_share():
-    stats = Counts(3, 5, 2, -0.5)
+    stats = Counts.of(3, 5, 2, -0.5)
     assert (stats.volume, stats.negative_share, stats.mean_score) == (10, 0.3, -0.05)
     assert Counts().negative_share == 0.0
 
 
 @given(st.dictionaries(st.integers(0, 30).map(lambda m: m * 60), st.integers(0, 20), max_size=31), st.integers(1, 10))
 def test_series_partitions_the_range_without_loss(volumes, step):
-    buckets = {m: Counts(v, 0, 0, 0.0) for m, v in volumes.items()}
+    buckets = {m: Counts.of(v, 0, 0, 0.0) for m, v in volumes.items()}
     points = series(buckets, 0, 30 * 60, step)
     assert sum(p.volume for _, p in points) == sum_buckets(buckets, 0, 30 * 60).volume
     starts = [s for s, _ in points]

@@ -14,8 +14,8 @@ from schemas.models import Alert
 from stream_app.engine.onnx_classifier import ModelInfo
 from stream_app.engine.types import Sentiment
 from stream_app.settings import load_settings
+from stream_app.testing.fakes import KeywordClassifier, ListPublisher
 from stream_app.wiring import Outputs, Wiring, default_wiring
-from tests.support.fakes import KeywordClassifier, ListPublisher
 
 
 class StagedKeywordClassifier:

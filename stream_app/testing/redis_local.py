@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stream_app.devtools.kafka_local import free_port, wait_for_port
+from stream_app.testing.kafka_local import free_port, wait_for_port
 
 
 def find_redis_server() -> str:

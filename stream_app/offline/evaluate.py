@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from stream_app.alerting.detector import MINUTE, DetectorParams, EntityState, SpikeDetector, Transition
-from stream_app.alerting.scenarios import LABELS, qualifies
 from stream_app.errors import SentimentMonitorError
+from stream_app.offline.scenarios import LABELS, qualifies
 
 Counts = dict[str, dict[int, list[int]]]  # entity -> minute -> [negatives, volume]
 
@@ -69,7 +69,7 @@ def read_events(lines: Iterable[bytes], model_dir: Path | None = None) -> tuple[
     """Minute counts from the events' labels, or from `model_dir`'s labels of their texts."""
     events = parse_events(lines, need_label=model_dir is None)
     if model_dir is not None:
-        from stream_app.alerting.model_labels import label_texts
+        from stream_app.offline.model_labels import label_texts
 
         labels = label_texts(model_dir, (str(text) for _, _, _, text in events))
         events = [(entity, minute, labels[str(text)], text) for entity, minute, _, text in events]

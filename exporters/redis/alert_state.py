@@ -1,16 +1,17 @@
 """Redis-backed detector state, leadership, outbox and post samples for the alerting service.
 
-  {prefix}:alerts:leader          string  lease of the one detector per app (redis-py Lock)
-  {prefix}:alerts:state           hash    entity -> EntityState JSON
-  {prefix}:alerts:outbox          hash    "{alert_id}:{status}" -> Alert JSON, until published
-  {prefix}:alerts:active          hash    entity -> the firing Alert JSON
-  {prefix}:alerts:recent          list    newest Alert JSONs, capped
-  {prefix}:posts:{entity}         zset    post sample JSON, scored by event time, capped
+  {prefix}:{alerts}:leader        string  lease of the one detector per app (redis-py Lock)
+  {prefix}:{alerts}:state         hash    entity -> EntityState JSON
+  {prefix}:{alerts}:outbox        hash    "{alert_id}:{status}" -> Alert JSON, until published
+  {prefix}:{alerts}:active        hash    entity -> the firing Alert JSON
+  {prefix}:{alerts}:recent        list    newest Alert JSONs, capped
+  {prefix}:{sNN}:posts:{entity}   zset    post sample JSON, scored by event time, capped
 
-States and outbox entries are written in one MULTI/EXEC that only commits while this
-process still holds the lease, so a detector that lost leadership cannot write over its
-successor, and an alert decided is never lost: it sits in the outbox until the alerts topic
-has it. Publication is at least once; the stable `alert_id` makes a repeat recognisable.
+Every alert key shares the `{alerts}` hash tag, so on Redis Cluster they sit in one slot.
+States and outbox entries are written by one script that first checks this process still
+holds the lease, so a detector that lost leadership cannot write over its successor, and an
+alert decided is never lost: it sits in the outbox until the alerts topic has it. Publication
+is at least once; the stable `alert_id` makes a repeat recognisable.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
-import redis.asyncio as aioredis
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, WatchError
+from redis.exceptions import LockError, NoScriptError
 
+from exporters.redis.connection import Client
 from schemas.models import Alert
 from stream_app.pipeline.keys import RedisKeys
 from stream_app.pipeline.samples import PostSample
@@ -30,16 +31,39 @@ from stream_app.pipeline.samples import PostSample
 RECENT_ALERTS = 100
 POSTS_PER_ENTITY = 300
 
+# KEYS: leader, state, outbox, active, recent. ARGV: token, recent cap, n states, (entity, json)*,
+# n alerts, (outbox field, entity, status, json)*. Writes nothing unless the lease is still ours.
+SAVE = r"""
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local i = 3
+local n = tonumber(ARGV[i]); i = i + 1
+for s = 1, n do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2
+end
+n = tonumber(ARGV[i]); i = i + 1
+for a = 1, n do
+  local field, entity, status, payload = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  i = i + 4
+  redis.call('HSET', KEYS[3], field, payload)
+  if status == 'firing' then redis.call('HSET', KEYS[4], entity, payload) else redis.call('HDEL', KEYS[4], entity) end
+  redis.call('LPUSH', KEYS[5], payload)
+end
+redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[2]) - 1)
+return 1
+"""
+
 
 class RedisPostSamples:
     """The newest posts per entity, for the alert's sample posts and terms. Idempotent: the
     member is the post itself, so a redelivered batch rewrites the same members."""
 
-    def __init__(self, client: aioredis.Redis, prefix: str, retention_s: int, per_entity: int = POSTS_PER_ENTITY):
-        self.client, self.prefix, self.retention_s, self.per_entity = client, prefix, retention_s, per_entity
+    def __init__(
+        self, client: Client, keys: RedisKeys, retention_s: int, per_entity: int = POSTS_PER_ENTITY
+    ) -> None:
+        self.client, self.keys, self.retention_s, self.per_entity = client, keys, retention_s, per_entity
 
     def key(self, entity: str) -> str:
-        return RedisKeys(self.prefix).posts(entity)
+        return self.keys.posts(entity)
 
     async def add(self, samples: Iterable[tuple[str, PostSample]]) -> None:
         by_entity: dict[str, dict[bytes, float]] = {}
@@ -60,11 +84,17 @@ class RedisPostSamples:
 
 
 class RedisAlertState:
-    def __init__(self, client: aioredis.Redis, prefix: str, leader_ttl_s: float) -> None:
+    def __init__(self, client: Client, keys: RedisKeys, leader_ttl_s: float) -> None:
         self.client = client
-        self.prefix = prefix
-        self.names = RedisKeys(prefix)
-        self.lock = Lock(client, self.names.alerts("leader"), timeout=leader_ttl_s, blocking=False, thread_local=False)
+        self.names = keys
+        self.lock = Lock(
+            client,  # redis-py's Lock runs on the cluster client too
+            self.names.alerts("leader"),
+            timeout=leader_ttl_s,
+            blocking=False,
+            thread_local=False,
+        )
+        self._sha: str | None = None
 
     def _key(self, name: str) -> str:
         return self.names.alerts(name)
@@ -88,28 +118,23 @@ class RedisAlertState:
     async def save(self, states: Mapping[str, dict[str, Any]], alerts: Sequence[Alert]) -> bool:
         """Atomically store states and queue alerts, only while still the leader."""
         token = self.lock.local.token
-        async with self.client.pipeline(transaction=True) as tx:
-            try:
-                await tx.watch(self.lock.name)
-                if token is None or await tx.get(self.lock.name) != token:
-                    await tx.unwatch()  # type: ignore[no-untyped-call]
-                    return False
-                tx.multi()  # type: ignore[no-untyped-call]
-                if states:
-                    tx.hset(self._key("state"), mapping={e: orjson.dumps(s) for e, s in states.items()})
-                for alert in alerts:
-                    payload = alert.model_dump_json()
-                    tx.hset(self._key("outbox"), f"{alert.alert_id}:{alert.status}", payload)
-                    if alert.status == "firing":
-                        tx.hset(self._key("active"), alert.entity, payload)
-                    else:
-                        tx.hdel(self._key("active"), alert.entity)
-                    tx.lpush(self._key("recent"), payload)
-                tx.ltrim(self._key("recent"), 0, RECENT_ALERTS - 1)
-                await tx.execute()
-                return True
-            except WatchError:
-                return False
+        if token is None:
+            return False
+        args: list[Any] = [token, RECENT_ALERTS, len(states)]
+        for entity, state in states.items():
+            args += [entity, orjson.dumps(state)]
+        args.append(len(alerts))
+        for alert in alerts:
+            args += [f"{alert.alert_id}:{alert.status}", alert.entity, alert.status, alert.model_dump_json()]
+        keys = [self.lock.name, *(self._key(name) for name in ("state", "outbox", "active", "recent"))]
+        if self._sha is None:
+            self._sha = str(await self.client.script_load(SAVE))
+        try:
+            saved = await self.client.evalsha(self._sha, len(keys), *keys, *args)
+        except NoScriptError:  # a restarted or promoted node: load the script again
+            self._sha = None
+            return await self.save(states, alerts)
+        return bool(saved)
 
     async def outbox(self) -> list[Alert]:
         raw: dict[Any, Any] = await self.client.hgetall(self._key("outbox"))

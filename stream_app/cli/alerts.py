@@ -32,12 +32,13 @@ def evaluate_cmd(
 
     With --score-with, the model labels each event's `text` (the end-to-end figure); without
     it, the events' own `label` is used."""
-    from stream_app.alerting.evaluate import evaluate
     from stream_app.engine.calibration import Calibration
+    from stream_app.offline.evaluate import evaluate
     from stream_app.settings import load_settings
+    from stream_app.wiring import detector_params
 
     floor = Calibration.load(score_with).label_floor if score_with is not None else 0.0
-    params = load_settings().detector_params(floor)
+    params = detector_params(load_settings(), floor)
     if manifest is None and (events.parent / "manifest.json").exists():
         manifest = events.parent / "manifest.json"
     report = evaluate(events, truth, params, manifest, score_with)
@@ -88,7 +89,7 @@ def scenarios_cmd(
     ] = None,
 ) -> None:
     """Generate a labelled scenario suite: noise, cycles, spikes, surges, drifts, a waking entity."""
-    from stream_app.alerting.scenarios import read_text_pools, write_suite
+    from stream_app.offline.scenarios import read_text_pools, write_suite
 
     pools = read_text_pools(texts) if texts else None
     with console.status("generating scenarios"):

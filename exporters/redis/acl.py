@@ -1,7 +1,8 @@
 """The least the service needs from Redis: the commands it sends and the keys it touches.
 
 `REDIS_COMMANDS` is every command the worker, the queries (HTTP API and CLI) and the alert
-state send, including those run inside redis-py's lock scripts. A test derives the list from
+state send, including those run inside the store's, the alert state's and redis-py's lock scripts
+(Redis checks a script's commands and keys against the caller's ACL too). A test derives the list from
 a real worker run (tests/integration/test_security_redis.py) and the README's `ACL SETUSER` line is
 `acl_setuser()`'s output, so code, test and docs stay in step.
 
@@ -12,32 +13,35 @@ it ignores (Redis 7.0, Debian 12's, has no such command, so an ACL naming it is 
 from __future__ import annotations
 
 REDIS_COMMANDS: tuple[str, ...] = (
-    "del",  # lock release (script)
-    "evalsha",  # redis-py Lock: extend and release run as Lua scripts
-    "exec",
+    "del",  # lock release (script); a leaderboard reset (store script)
+    "evalsha",  # the store's and the alert state's scripts; redis-py Lock's extend and release
     "expire",
-    "get",
+    "expireat",  # store script: bucket and roll-up expiry
+    "get",  # alert state script: is the lease still ours
     "hdel",
     "hget",
     "hgetall",
+    "hkeys",  # the detector's active entities (a leaderboard's members)
     "hmget",
     "hset",
-    "hvals",
+    "hsetnx",  # the store's layout and the case-insensitive entity index
     "lpush",
     "lrange",
     "ltrim",
-    "multi",
     "pexpire",  # lock reacquire (script)
     "ping",  # connection health checks
-    "scan",
-    "script|load",  # redis-py loads the lock scripts on first use
+    "sadd",
+    "script|load",  # the store's and the alert state's scripts, and redis-py's lock scripts
     "set",  # lock acquire: SET NX PX
-    "unwatch",
-    "watch",
+    "smembers",
     "zadd",
     "zrange",
     "zrangebyscore",
+    "zrem",  # store script: an entity leaves a leaderboard
     "zremrangebyrank",
+    "zrevrange",
+    "zrevrangebyscore",
+    "zscore",  # exact entity lookup
 )
 
 

@@ -1,0 +1,1 @@
+"""Alert sinks over HTTP: a Slack-compatible webhook and Alertmanager, with retries."""

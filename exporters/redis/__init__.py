@@ -1,0 +1,1 @@
+"""Redis adapters: the aggregate store, alert state, post samples and the connection."""

@@ -1,0 +1,1 @@
+"""Test kit shipped with the package: local Kafka and Redis launchers, feeders, fakes."""
