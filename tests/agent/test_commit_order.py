@@ -20,8 +20,8 @@ from stream_app.ingest.app import build_app
 from stream_app.pipeline.counts import CountedRecord
 from stream_app.pipeline.process import BatchProcessor
 from stream_app.settings import load_settings
+from stream_app.testing.fakes import KeywordClassifier, MemoryCountsSink
 from stream_app.wiring import Wiring
-from tests.support.fakes import KeywordClassifier, MemoryCountsSink
 
 RECORDS = 24
 BATCH = 4

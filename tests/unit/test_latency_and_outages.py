@@ -144,7 +144,7 @@ async def test_the_publisher_sends_through_the_producer_and_waits_for_every_ack(
     import asyncio
 
     from stream_app.ingest.publishers import FaustPublisher
-    from tests.support.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
+    from stream_app.testing.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
 
     sent: list[tuple[str, bytes]] = []
     acks: list[asyncio.Future[None]] = []
