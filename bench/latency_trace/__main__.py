@@ -126,8 +126,8 @@ def main() -> None:
     import tempfile
 
     from bench.spine_bench import latency_run
-    from stream_app.devtools.kafka_local import LocalKafka
-    from stream_app.devtools.redis_local import LocalRedis
+    from stream_app.testing.kafka_local import LocalKafka
+    from stream_app.testing.redis_local import LocalRedis
 
     console = Console()
     out = args.out or Path(tempfile.mkdtemp(prefix="sm-trace-"))
