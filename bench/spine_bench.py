@@ -40,8 +40,8 @@ from rich.progress import Progress
 
 from stream_app.engine.onnx_classifier import OnnxClassifier
 from stream_app.ingest.kafka_admin import create_topics
-from stream_app.pipeline.counts import Counts
-from stream_app.pipeline.keys import SOURCE, RedisKeys
+from stream_app.pipeline.counts import Counts, day_of
+from stream_app.pipeline.keys import RedisKeys, source_key
 from stream_app.settings import load_settings
 from stream_app.testing.generate import generate_stream
 from stream_app.testing.kafka_local import LocalKafka, free_port
@@ -169,10 +169,16 @@ def redis_cpu_s(client: redis.Redis) -> float:
 
 
 def source_volume(client: redis.Redis, prefix: str) -> int:
-    """Records counted so far: the per-source aggregates only (each record is in exactly one)."""
+    """Records counted so far: the per-source aggregates only (each record is in exactly one),
+    from their hour roll-ups of today and yesterday (the feeds end now)."""
+    keys = RedisKeys(prefix)
+    today = day_of(time.time())
     total = 0
-    for key in client.scan_iter(RedisKeys(prefix).bucket_pattern(SOURCE + "*"), count=1000):
-        total += sum(Counts.decode(raw).volume for raw in client.hvals(key))
+    for raw_source in client.smembers(keys.sources()):  # type: ignore[union-attr]
+        source = raw_source.decode() if isinstance(raw_source, bytes) else str(raw_source)
+        for day in (today - 86400, today):
+            hours = client.hvals(keys.hours(source_key(source), day))
+            total += sum(Counts.decode(raw).volume for raw in hours)  # type: ignore[union-attr]
     return total
 
 
