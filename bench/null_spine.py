@@ -27,14 +27,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis
 from rich.console import Console
 
-from stream_app.ingest.kafka_admin import create_topics
+from stream_app.ingest.feeder import Feeder
 from stream_app.settings import Settings, load_settings
 from stream_app.testing.kafka_local import LocalKafka
 from stream_app.testing.redis_local import LocalRedis
+from stream_app.wiring import create_topics
 
 
 def live_settings(env: dict[str, str]) -> Settings:
@@ -42,13 +42,8 @@ def live_settings(env: dict[str, str]) -> Settings:
 
 
 def produce_backlog(bootstrap: str, topic: str, backlog: list[dict[str, Any]]) -> None:
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, acks=1)
-    for record in backlog:
-        producer.send(topic, value=orjson.dumps(record))
-    producer.flush()
-    producer.close()
+    with Feeder(bootstrap, acks=1) as feeder:
+        feeder.feed((topic, record) for record in backlog)
 
 
 async def _bare_loop(bootstrap: str, source: str, target: str, n: int, batch: int) -> dict[str, float]:
@@ -99,7 +94,7 @@ def drain(
     kafka: LocalKafka, redis_server: LocalRedis, backlog: list[dict[str, Any]], env: dict[str, str], log: Path
 ) -> dict[str, float]:
     """A worker drains the backlog: msgs/s and its CPU ms/msg from the first count to the last."""
-    from bench.spine_bench import process_cpu_s, source_volume, start_worker
+    from bench.spine_kit import process_cpu_s, source_volume, start_worker
 
     live = live_settings(env)
     create_topics(live)
@@ -143,7 +138,7 @@ def engine_cpu(settings: Settings, texts: list[str], batch: int) -> dict[str, fl
 
 
 def run(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    from bench.spine_bench import REPO, feed, latency_run, worker_env
+    from bench.spine_kit import REPO, feed, latency_run, worker_env
 
     settings = load_settings()
     batch = settings.batch_max_size

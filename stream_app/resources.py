@@ -8,6 +8,7 @@ git), and those win when present, so an installed package never looks outside si
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -25,6 +26,12 @@ SHIPPED = {
 def _resolve(name: str) -> Path:
     packaged = DATA_DIR / name
     return packaged if packaged.exists() else REPO_ROOT / SHIPPED[name]
+
+
+def local_cache_dir() -> Path:
+    """`SM_LOCAL_CACHE`: Kafka jars and derived model precisions. Read here only, and at call time,
+    because the model cache and the dev launchers need it without a full Settings."""
+    return Path(os.environ.get("SM_LOCAL_CACHE") or Path.home() / ".cache" / "sentiment-monitor")
 
 
 def default_model_dir() -> Path:

@@ -5,7 +5,6 @@ Every field can be set as `SM_<NAME>` in the environment or a `.env` file.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -15,12 +14,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from stream_app.resources import default_model_dir
 
 DEFAULT_MODEL_DIR = default_model_dir()  # the checkout's models/default, or the wheel's copy
-
-
-def local_cache_dir() -> Path:
-    """`SM_LOCAL_CACHE`: Kafka jars and derived model precisions. Read here only, and at call time,
-    because the model cache and the dev launchers need it without a full Settings."""
-    return Path(os.environ.get("SM_LOCAL_CACHE") or Path.home() / ".cache" / "sentiment-monitor")
 
 
 class Settings(BaseSettings):

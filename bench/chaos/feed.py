@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from kafka import KafkaProducer
+
+from stream_app.ingest.feeder import Feeder
 
 TEXTS = (
     "Veltro Motors recall is a disaster, never again",
@@ -79,18 +80,13 @@ class Feed:
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
-        self.producer = KafkaProducer(
-            bootstrap_servers=self.bootstrap, acks="all", linger_ms=5, max_request_size=1_048_576,
-            retries=2**31 - 1, max_in_flight_requests_per_connection=1, request_timeout_ms=30_000,
-            delivery_timeout_ms=600_000,
-        )  # fmt: skip
+        self.feeder = Feeder(self.bootstrap, durable=True)  # keeps every record through a broker restart
         self._lock = threading.Lock()
         self._pending: list[tuple[object, str | None, str | None]] = []
 
     def _send(self, topic: str, value: bytes | None, record_id: str | None, reason: str | None) -> None:
         with self._lock:
-            key = b"null-value" if value is None else None  # Kafka needs a key or a value
-            self._pending.append((self.producer.send(topic, key=key, value=value), record_id, reason))
+            self._pending.append((self.feeder.send(topic, value), record_id, reason))
 
     def valid(self, count: int) -> None:
         for _ in range(count):
@@ -122,7 +118,7 @@ class Feed:
         return thread
 
     def flush(self) -> list[Sent]:
-        self.producer.flush()
+        self.feeder.flush()
         with self._lock:
             pending, self._pending = self._pending, []
         for future, record_id, reason in pending:
@@ -131,4 +127,4 @@ class Feed:
         return self.sent
 
     def close(self) -> None:
-        self.producer.close()
+        self.feeder.close()

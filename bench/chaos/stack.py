@@ -109,7 +109,7 @@ class Stack:
             "SM_DATA_DIR": str(self.root / f"data-{self.name}"),
         }
         self.settings.model_dump()  # validate early
-        from stream_app.ingest.kafka_admin import create_topics
+        from stream_app.wiring import create_topics
 
         create_topics(self.settings)
 

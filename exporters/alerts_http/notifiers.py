@@ -18,6 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from schemas.models import Alert
 from stream_app.errors import SentimentMonitorError
+from stream_app.pipeline.ports import Sink
 
 log = logging.getLogger(__name__)
 
@@ -148,22 +149,37 @@ def default_retrying(attempts: int = 4) -> AsyncRetrying:
 
 
 class Fanout:
+    """The HTTP alert sinks (webhook, Alertmanager) behind one `Sink[Alert]`. `write` only queues:
+    the alerts topic is the record of truth and is written first, awaited; these copies are
+    delivered in the background with retries, and a sink that is down or slow never holds up
+    the detector (a full queue drops the copy and counts it)."""
+
     def __init__(
         self,
         notifiers: Sequence[Notifier],
         observer: SinkObserver,
         retrying: Callable[[], AsyncRetrying] = default_retrying,
         queue_size: int = 256,
+        flush_timeout_s: float = 10.0,
     ) -> None:
         self.notifiers = list(notifiers)
         self.observer = observer
         self.retrying = retrying
+        self.flush_timeout_s = flush_timeout_s
         self.queues: dict[str, asyncio.Queue[Alert]] = {n.name: asyncio.Queue(queue_size) for n in self.notifiers}
         self.tasks: list[asyncio.Task[None]] = []
 
-    def start(self) -> None:
+    async def start(self) -> None:
         if not self.tasks:
             self.tasks = [asyncio.create_task(self._drain(n)) for n in self.notifiers]
+
+    async def write(self, batch: Sequence[Alert]) -> None:
+        for alert in batch:
+            self.submit(alert)
+
+    def only(self, name: str) -> Sink[Alert]:
+        """The same sink, for one notifier (Alertmanager's resends of firing alerts)."""
+        return _OneNotifier(self, name)
 
     def submit(self, alert: Alert, only: str | None = None) -> None:
         for notifier in self.notifiers:
@@ -193,7 +209,17 @@ class Fanout:
     async def drained(self) -> None:
         await asyncio.gather(*(q.join() for q in self.queues.values()))
 
+    async def flush(self) -> None:
+        """Wait (bounded) until every queued copy was delivered or given up on."""
+        if not self.tasks:
+            return
+        try:
+            await asyncio.wait_for(self.drained(), self.flush_timeout_s)
+        except TimeoutError:
+            log.warning("alert sinks still had copies queued after %.0f s", self.flush_timeout_s)
+
     async def stop(self) -> None:
+        await self.flush()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -201,3 +227,21 @@ class Fanout:
             close = getattr(notifier, "close", None)
             if close is not None:
                 await close()
+
+
+class _OneNotifier:
+    def __init__(self, fanout: Fanout, name: str) -> None:
+        self.fanout, self.name = fanout, name
+
+    async def start(self) -> None:
+        return None
+
+    async def write(self, batch: Sequence[Alert]) -> None:
+        for alert in batch:
+            self.fanout.submit(alert, only=self.name)
+
+    async def flush(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None

@@ -87,7 +87,21 @@ class RedisAggregateStore(StoreReads):
         self._indexed_hour = 0  # the index is written once an hour per key, by each process
         self._indexed_keys: set[str] = set()
 
-    # -- the write path ---------------------------------------------------------------------
+    # -- the write path (the `Sink` shape, and `apply`, which also says how many were new) -----
+
+    async def start(self) -> None:
+        """Check the store's layout and load the script before the first batch."""
+        await self._check_layout()
+        await self._script()
+
+    async def write(self, batch: Sequence[CountedRecord]) -> None:
+        await self.apply(batch)
+
+    async def flush(self) -> None:
+        return None  # every write is applied before it returns
+
+    async def stop(self) -> None:
+        await self.close()
 
     async def apply(self, records: Sequence[CountedRecord]) -> int:
         """Count a batch exactly once; returns how many records were new. Safe to repeat."""

@@ -65,6 +65,18 @@ class RedisPostSamples:
     def key(self, entity: str) -> str:
         return self.keys.posts(entity)
 
+    async def start(self) -> None:
+        return None
+
+    async def write(self, batch: Sequence[tuple[str, PostSample]]) -> None:
+        await self.add(batch)
+
+    async def flush(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None  # the store owns the shared client and closes it
+
     async def add(self, samples: Iterable[tuple[str, PostSample]]) -> None:
         by_entity: dict[str, dict[bytes, float]] = {}
         for entity, sample in samples:

@@ -33,7 +33,7 @@ from stream_app.alerting.detector import MINUTE, DetectorParams, EntityState, Sp
 from stream_app.alerting.explain import build_alert
 from stream_app.pipeline.counts import Counts
 from stream_app.pipeline.keys import entity_key
-from stream_app.pipeline.ports import AggregateStore, PartitionProgress
+from stream_app.pipeline.ports import AggregateStore, PartitionProgress, Sink
 from stream_app.pipeline.queries import window_counts
 from stream_app.pipeline.routing import entity_domain
 from stream_app.pipeline.samples import PostSample
@@ -60,16 +60,6 @@ class StateStore(Protocol):
 
 class PostSource(Protocol):
     async def recent(self, entity: str, until: float) -> Sequence[PostSample]: ...
-
-
-class AlertPublisher(Protocol):
-    """The alerts topic: returns once the broker has the record."""
-
-    async def publish(self, alert: Alert) -> None: ...
-
-
-class AlertSinks(Protocol):
-    def submit(self, alert: Alert, only: str | None = None) -> None: ...
 
 
 class AlertObserver(Protocol):
@@ -106,8 +96,8 @@ class AlertService:
     counts: AggregateStore
     state: StateStore
     posts: PostSource
-    publisher: AlertPublisher
-    sinks: AlertSinks
+    publisher: Sink[Alert]  # the alerts topic: written first, awaited (the record of truth)
+    sinks: Sink[Alert]  # copies: the webhook and Alertmanager (Fanout), queued
     params: DetectorParams
     overrides: Mapping[str, DetectorParams] = field(default_factory=dict)
     watchlist: frozenset[str] = frozenset()
@@ -118,6 +108,7 @@ class AlertService:
     dashboard_url: str | None = None
     observer: AlertObserver = field(default_factory=_Quiet)
     resend_s: float = 60.0
+    resend: Sink[Alert] | None = None  # Alertmanager forgets a firing alert unless it is sent again
     checkpoint_ticks: int = 10
     # Per-domain label floors of the scoring model (its calibration), None when the floor is set
     # by hand (SM_ALERT_LABEL_FLOOR) or the labels are given; `entity_domains`: watch-list domains.
@@ -271,8 +262,8 @@ class AlertService:
     async def _flush_outbox(self) -> list[Alert]:
         published = []
         for alert in await self.state.outbox():
-            await self.publisher.publish(alert)  # raises if Kafka is down: the outbox keeps it
-            self.sinks.submit(alert)
+            await self.publisher.write([alert])  # raises if Kafka is down: the outbox keeps it
+            await self.sinks.write([alert])
             await self.state.published(alert)
             self.observer.alert_emitted(alert)
             log.info("alert %s %s %s: %s", alert.status, alert.severity, alert.alert_id, alert.summary)
@@ -282,11 +273,10 @@ class AlertService:
     async def _resend_active(self) -> None:
         """Alertmanager forgets a firing alert after its endsAt unless it is sent again."""
         now = time.monotonic()
-        if now - self._last_resend < self.resend_s:
+        if self.resend is None or now - self._last_resend < self.resend_s:
             return
         self._last_resend = now
-        for alert in await self.state.active():
-            self.sinks.submit(alert, only="alertmanager")
+        await self.resend.write(await self.state.active())
 
 
 def _rotation(entity: str, ticks: int) -> int:

@@ -14,6 +14,7 @@ from stream_app.engine.null import is_null_model
 from stream_app.errors import SentimentMonitorError
 from stream_app.ingest.preflight import check_kafka_access
 from stream_app.settings import Settings, load_settings
+from stream_app.wiring import kafka_config
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ async def _remote(name: str, probe: Awaitable[str]) -> Result:
 
 
 def _watchlist_detail(config: Settings) -> str:
-    from stream_app.preflight import load_watchlist
+    from stream_app.cli.preflight import load_watchlist
 
     watch = load_watchlist(config)
     if config.watchlist is None:
@@ -51,7 +52,7 @@ def _watchlist_detail(config: Settings) -> str:
 
 
 async def _dependencies(config: Settings, timeout_s: float) -> list[Result]:
-    from stream_app.preflight import kafka_reachable, redis_reachable
+    from stream_app.cli.preflight import kafka_reachable, redis_reachable
 
     return list(
         await asyncio.gather(
@@ -63,7 +64,7 @@ async def _dependencies(config: Settings, timeout_s: float) -> list[Result]:
 
 def run_checks(timeout_s: float = 3.0) -> list[Result]:
     """Every check, in order; later ones are skipped (and fail) when settings do not load."""
-    from stream_app.preflight import check_model_dir
+    from stream_app.cli.preflight import check_model_dir
 
     try:
         config = load_settings()
@@ -87,7 +88,7 @@ def _model_detail(config: Settings, check_model_dir: Callable[[Path], str]) -> s
 
 def _kafka_auth_detail(config: Settings) -> str:
     """The worker's own preflight: SASL credentials and the TLS certificate, one connection each."""
-    check_kafka_access(config)
+    check_kafka_access(kafka_config(config))
     if config.kafka_security_protocol == "PLAINTEXT":
         return "PLAINTEXT: no credentials to check"
     return f"{config.kafka_security_protocol}: credentials and certificate not refused (reachability: kafka row)"

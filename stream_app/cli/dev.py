@@ -154,8 +154,8 @@ def _stream_live(
     duration: float | None,
 ) -> None:
     """One minute of fresh posts at a time, stamped with the coming minute, sent in real time."""
-    from stream_app.ingest.kafka_admin import replay_mixed
     from stream_app.testing.generate import generate_stream
+    from stream_app.wiring import replay
 
     deadline = None if duration is None else time.monotonic() + duration
     seed = 1000
@@ -163,7 +163,7 @@ def _stream_live(
         seed += 1
         live = generate_stream(1, per_minute, seed=seed, start=datetime.now(UTC), spike=None)
         window = 60.0 if deadline is None else max(1.0, min(60.0, deadline - time.monotonic()))
-        replay_mixed(settings, [(topic_of[k], r) for k, r in live][: int(per_minute * window / 60)], per_minute / 60)
+        replay(settings, [(topic_of[k], r) for k, r in live][: int(per_minute * window / 60)], per_minute / 60)
 
 
 def run_demo(console: Console, minutes: int, per_minute: int, rate: float, duration: float | None) -> None:
@@ -171,9 +171,9 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
     `minutes` of history with a spike, replayed at `rate`, then a live trickle in real time."""
     from rich.progress import Progress
 
-    from stream_app.ingest.kafka_admin import create_topics, replay_mixed
     from stream_app.settings import load_settings
     from stream_app.testing.generate import SpikeScript, generate_stream
+    from stream_app.wiring import create_topics, replay
 
     workdir = Path(tempfile.mkdtemp(prefix="sm-demo-"))
     console.print("[bold]starting Kafka (KRaft) and Redis on 127.0.0.1 …[/bold]")
@@ -212,7 +212,7 @@ def run_demo(console: Console, minutes: int, per_minute: int, rate: float, durat
             _print_links(console, base, f"http://127.0.0.1:{web_port}", settings, redis.port)
             with Progress(console=console) as progress:
                 task = progress.add_task(f"replaying {minutes} min of history", total=len(records))
-                replay_mixed(settings, records, rate, progress=lambda n: progress.advance(task, n))
+                replay(settings, records, rate, progress=lambda n: progress.advance(task, n))
             console.print("[green]history replayed[/green]; now streaming live posts. Ctrl-C to stop.")
             _print_top(console, base, settings.web_token)
             _print_alerts(console, base, settings.web_token)

@@ -21,6 +21,7 @@ from stream_app.errors import BadQuery, SentimentMonitorError
 from stream_app.ingest.preflight import check_kafka_access
 from stream_app.logs import setup_logging
 from stream_app.settings import Settings, load_settings
+from stream_app.wiring import kafka_config
 
 app = typer.Typer(help="Real-time sentiment monitoring over Kafka, ONNX and Redis.", no_args_is_help=True)
 topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
@@ -62,13 +63,13 @@ def settings() -> Settings:
 @app.command()
 def worker() -> None:
     """Run a stream worker with the settings from SM_* variables and .env."""
-    from stream_app.ingest.app import run_worker
-    from stream_app.preflight import validate_local
+    from stream_app.cli.preflight import validate_local
+    from stream_app.wiring import run_worker
 
     config = settings()
     setup_logging(config.log_level, config.log_json)
     validate_local(config)  # the watch-list and the model directory, before Kafka, Redis and the model load
-    check_kafka_access(config)
+    check_kafka_access(kafka_config(config))
     run_worker(config)
 
 
@@ -79,7 +80,7 @@ def api() -> None:
 
     config = settings()
     setup_logging(config.log_level, config.log_json)
-    from stream_app.preflight import load_watchlist, require_redis
+    from stream_app.cli.preflight import load_watchlist, require_redis
 
     load_watchlist(config)
     require_redis(config)
@@ -106,7 +107,7 @@ def aggregates_rebuild(
     Safe while workers run and safe to repeat: the store's fences skip what it already holds."""
     from rich.progress import Progress
 
-    from stream_app.preflight import require_redis
+    from stream_app.cli.preflight import require_redis
     from stream_app.wiring import rebuild_aggregates
 
     config = settings()
@@ -122,10 +123,10 @@ def aggregates_rebuild(
 @topics_app.command("create")
 def topics_create() -> None:
     """Create the input, output and dead-letter topics with explicit partition counts."""
-    from stream_app.ingest.kafka_admin import create_topics
+    from stream_app.wiring import create_topics
 
     config = settings()
-    check_kafka_access(config)
+    check_kafka_access(kafka_config(config))
     for name, outcome in create_topics(config).items():
         console.print(f"{name}: {outcome}")
 
@@ -149,14 +150,14 @@ def replay(
     from rich.progress import Progress
 
     from stream_app.ingest.kafka_admin import read_records
-    from stream_app.ingest.kafka_admin import replay as do_replay
+    from stream_app.wiring import replay as do_replay
 
     config = settings()
-    check_kafka_access(config)
+    check_kafka_access(kafka_config(config))
     records = list(read_records(file))
     with Progress(console=console) as progress:
         task = progress.add_task(f"→ {topic}", total=len(records))
-        sent = do_replay(config, records, topic, rate or None, progress=lambda n: progress.advance(task, n))
+        sent = do_replay(config, ((topic, r) for r in records), rate or None, lambda n: progress.advance(task, n))
     console.print(f"sent {sent} records to {topic}")
 
 
@@ -194,8 +195,8 @@ def score(
     ] = Domain.social,
 ) -> None:
     """Label texts. Exactly one output line per input, never wrapped, so scripts can zip them."""
+    from stream_app.cli.preflight import check_model_dir
     from stream_app.engine.onnx_classifier import OnnxClassifier
-    from stream_app.preflight import check_model_dir
 
     config = settings()
     check_model_dir(model or config.model_dir, "--model" if model else "SM_MODEL_DIR")
@@ -232,8 +233,8 @@ def counts(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Per-minute counts per source, as stored in Redis."""
+    from stream_app.cli.preflight import require_redis
     from stream_app.pipeline.queries import source_minutes
-    from stream_app.preflight import require_redis
     from stream_app.wiring import redis_store
 
     config = settings()
@@ -275,8 +276,8 @@ def query(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Rolling sentiment for an entity, from the Redis aggregates."""
+    from stream_app.cli.preflight import require_redis
     from stream_app.pipeline.queries import entity_series, entity_window
-    from stream_app.preflight import require_redis
     from stream_app.wiring import redis_store
 
     config = settings()
@@ -327,9 +328,9 @@ def demo(
 
 async def _resolve_entity(store: Any, config: Settings, entity: str) -> str:
     """The stored name `entity` means (case, watch-list aliases), else one line with the closest names."""
+    from stream_app.cli.preflight import load_watchlist
     from stream_app.pipeline.lookup import alias_table
     from stream_app.pipeline.queries import find_entity
-    from stream_app.preflight import load_watchlist
 
     found = await find_entity(store, entity, alias_table(load_watchlist(config)))
     if found.entity is None:

@@ -13,8 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from stream_app.engine.onnx_classifier import ModelInfo
-from stream_app.engine.types import DOMAINS, LABELS, Sentiment, resolve_domains
+from stream_app.engine.types import DOMAINS, LABELS, ModelInfo, Sentiment, resolve_domains
 
 NULL_MODEL_DIR = "null:"
 _ANSWERS = (

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,20 +22,11 @@ import numpy.typing as npt
 from stream_app.engine.calibration import Calibration, DomainCalibrations
 from stream_app.engine.precision import resolve_model_file
 from stream_app.engine.tokenize import BucketingTokenizer, EncodedSlice, LongText, merge_windows
-from stream_app.engine.types import DEFAULT_DOMAIN, DOMAINS, Sentiment
+from stream_app.engine.types import DEFAULT_DOMAIN, DOMAINS, ModelInfo, Sentiment
 
 log = logging.getLogger(__name__)
 
 Provider = Literal["auto", "cpu", "cuda"]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    version: str
-    provider: str
-    precision: str
-    revision: str | None = None  # digest of the directory's files, set by `engine.swap.load_classifier`
 
 
 def choose_provider(requested: Provider, available: Sequence[str]) -> str:

@@ -16,9 +16,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from stream_app.engine.onnx_classifier import ModelInfo
 from stream_app.engine.staged import StagedClassifier
-from stream_app.engine.types import Sentiment, resolve_domains
+from stream_app.engine.types import ModelInfo, Sentiment, resolve_domains
 
 _STOP = object()
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from stream_app.engine.onnx_classifier import ModelInfo
-from stream_app.engine.types import Sentiment
+from stream_app.engine.types import ModelInfo, Sentiment
 
 
 @runtime_checkable

@@ -6,9 +6,9 @@ tokenizing finish on the old model, later ones use the new: no record is scored 
 skipped, and each `ScoredEvent` names the model that scored it. A failed load leaves the old
 model in place and says why (the caller's HTTP status, a log line, `sm_model_swaps_total`).
 
-Triggers (wired in the Faust edge): `POST /admin/model` with `{"model_dir": ...}` (only when
-`SM_WEB_TOKEN` is set; the token guard checks the bearer), and SIGHUP, which re-reads
-`SM_MODEL_DIR` (environment and `.env`).
+Triggers: `POST /admin/model` with `{"model_dir": ...}` (stream_app/web/admin.py parses it; only
+when `SM_WEB_TOKEN` is set, the token guard checks the bearer), and SIGHUP, which re-reads
+`SM_MODEL_DIR` (environment and `.env`). Swaps are counted through a `SwapObserver`.
 """
 
 from __future__ import annotations
@@ -19,19 +19,16 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
-
-import orjson
-from prometheus_client import Counter, Gauge
+from typing import Any, Protocol
 
 from stream_app.engine.null import NullClassifier, is_null_model
-from stream_app.engine.onnx_classifier import ModelInfo, OnnxClassifier
+from stream_app.engine.onnx_classifier import OnnxClassifier, Provider
 from stream_app.engine.runner import InferenceRunner
 from stream_app.engine.staged import StagedClassifier
-from stream_app.engine.types import DOMAINS
-from stream_app.settings import Settings
+from stream_app.engine.tokenize import LongText
+from stream_app.engine.types import DOMAINS, ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -51,20 +48,30 @@ def model_revision(model_dir: Path) -> str:
     return sha.hexdigest()[:12]
 
 
-def load_classifier(settings: Settings, model_dir: Path | None = None) -> StagedClassifier:
-    """The classifier `SM_MODEL_DIR` names (or `model_dir`); `null:` is the bench-only null model."""
-    model_dir = model_dir if model_dir is not None else settings.model_dir
+@dataclass(frozen=True)
+class LoadOptions:
+    """How to run a model (the composition root fills it from SM_PROVIDER, SM_INTRA_OP_THREADS, ...)."""
+
+    provider: Provider = "auto"
+    intra_op_threads: int = 0
+    max_length: int = 128
+    spin: bool = False
+    long_text: LongText = "head_tail"
+
+
+def load_classifier(model_dir: Path, options: LoadOptions) -> StagedClassifier:
+    """The classifier in `model_dir`; `null:` is the bench-only null model."""
     if is_null_model(model_dir):
         return NullClassifier()
     if not (model_dir / "labels.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a model directory (no labels.json)")
     classifier = OnnxClassifier(
         model_dir,
-        settings.provider,
-        settings.intra_op_threads,
-        settings.max_length,
-        spin=settings.ort_spin,
-        long_text=settings.long_text,
+        options.provider,
+        options.intra_op_threads,
+        options.max_length,
+        spin=options.spin,
+        long_text=options.long_text,
     )
     classifier.info = replace(classifier.info, revision=model_revision(model_dir))
     return classifier
@@ -84,6 +91,17 @@ class SwapFailed(Exception):
         self.reason = reason
 
 
+class SwapObserver(Protocol):
+    """Metrics hook (the worker's Prometheus metrics implement it)."""
+
+    def model_swapped(self, ok: bool, at: float) -> None: ...
+
+
+class _Unobserved:
+    def model_swapped(self, ok: bool, at: float) -> None:
+        return None
+
+
 class ModelSwapper:
     """One swap at a time; a second request while one loads is refused (409), not queued."""
 
@@ -92,19 +110,15 @@ class ModelSwapper:
         runner: InferenceRunner,
         load: Callable[[Path], StagedClassifier],
         model_dir: Path,
-        registry: Any = None,
-        on_active: Callable[[ModelInfo, Path], None] | None = None,
+        observer: SwapObserver | None = None,
+        on_active: Callable[[StagedClassifier, Path], None] | None = None,
     ) -> None:
         self.runner = runner
         self.model_dir = model_dir
         self._load = load
-        self._on_active = on_active or (lambda info, path: None)
+        self._on_active = on_active or (lambda classifier, path: None)
         self._busy = False
-        self.swaps = Counter("sm_model_swaps", "Live model swaps, by outcome", ["outcome"], registry=registry)
-        self.last_swap = Gauge("sm_model_last_swap_timestamp_seconds", "When the model last changed", registry=registry)
-        self.last_failure = Gauge(
-            "sm_model_last_swap_failure_timestamp_seconds", "When a swap last failed (0: never)", registry=registry
-        )
+        self.observer = observer or _Unobserved()
 
     async def swap(self, model_dir: Path) -> ModelInfo:
         if self._busy:
@@ -115,16 +129,14 @@ class ModelSwapper:
             try:
                 new = await asyncio.to_thread(self._load_and_warm, model_dir)
             except Exception as exc:  # any load failure keeps the old model
-                self.swaps.labels(outcome="failed").inc()
-                self.last_failure.set(time.time())
+                self.observer.model_swapped(False, time.time())
                 reason = f"{type(exc).__name__}: {exc}"
                 log.error("model swap to %s failed, keeping %s: %s", model_dir, self.model_dir, reason)
                 raise SwapFailed(422, reason) from exc
             old = self.runner.swap(new)
             previous, self.model_dir = self.model_dir, model_dir
-            self.swaps.labels(outcome="ok").inc()
-            self.last_swap.set(time.time())
-            self._on_active(new.info, model_dir)
+            self.observer.model_swapped(True, time.time())
+            self._on_active(new, model_dir)
             log.info(
                 "model swapped: %s v%s (%s) -> %s v%s (%s), loaded and warmed in %.1fs",
                 old.info.name,
@@ -146,25 +158,6 @@ class ModelSwapper:
         if len(results) != len(WARMUP_TEXTS):
             raise RuntimeError(f"warm-up returned {len(results)} results for {len(WARMUP_TEXTS)} texts")
         return classifier
-
-    async def admin_request(self, body: bytes, token_set: bool) -> tuple[int, dict[str, Any]]:
-        """`POST /admin/model`: (status, JSON body). Framework-free, so tests need no server."""
-        if not token_set:
-            return 403, {"error": "model swaps over HTTP need SM_WEB_TOKEN set"}
-        try:
-            payload = orjson.loads(body or b"null")
-        except orjson.JSONDecodeError as exc:
-            return 400, {"error": f"body is not JSON: {exc}"}
-        if not isinstance(payload, dict) or not isinstance(payload.get("model_dir"), str) or not payload["model_dir"]:
-            return 400, {"error": 'expected {"model_dir": "<path>"}'}
-        try:
-            info = await self.swap(Path(payload["model_dir"]))
-        except SwapFailed as failed:
-            return failed.status, {
-                "error": failed.reason,
-                "active": info_labels(self.runner.classifier.info, self.model_dir),
-            }
-        return 200, {"active": info_labels(info, self.model_dir)}
 
     def reload(self, read_model_dir: Callable[[], Path]) -> asyncio.Task[Any] | None:
         """SIGHUP: swap to the model directory the settings name now, if it changed."""

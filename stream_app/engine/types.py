@@ -57,6 +57,17 @@ class Sentiment:
         return cls(label=LABELS[best], probabilities=as_dict, score=score)
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model scored a text: what a `ScoredEvent` names and the `sm_model` metric shows."""
+
+    name: str
+    version: str
+    provider: str
+    precision: str
+    revision: str | None = None  # digest of the directory's files, set by `engine.swap.load_classifier`
+
+
 @runtime_checkable
 class Classifier(Protocol):
     """Scores texts synchronously; results come back in input order, one per text.
@@ -68,6 +79,9 @@ class Classifier(Protocol):
 
 
 class AsyncClassifier(Protocol):
-    """What the stream layer awaits: same contract, without blocking the event loop."""
+    """What the stream layer awaits: same contract, without blocking the event loop, and the
+    identity of the model that scored the batch (models swap live between batches)."""
 
-    async def classify_batch(self, texts: Sequence[str], domains: Sequence[str] | None = None) -> list[Sentiment]: ...
+    async def classify_versioned(
+        self, texts: Sequence[str], domains: Sequence[str] | None = None
+    ) -> tuple[list[Sentiment], ModelInfo]: ...

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from stream_app.errors import DependencyUnavailable
+from stream_app.pipeline.resilience import Outages
 
 __all__ = [
     "OUTAGES",
@@ -51,70 +50,6 @@ def redis_address(url: str) -> str:
     """host:port of a Redis URL, without the password, for log lines."""
     parts = urlsplit(url)
     return f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else parts.path
-
-
-class Outages:
-    """One warning when a dependency is lost, one line when it is back, and every retry counted.
-
-    Fed by the batch path's retries (`resilience.retry_forever`), by the Kafka client's own
-    connection errors (`stream_app.logs.ConnectionNoise` keeps them off the log and reports them
-    here) and by the health probe. A dependency is back once the probe reaches it and nothing has
-    failed for `settle_s`: a broker whose port opens before it serves keeps failing meanwhile, so
-    the pair of lines does not flap. Listeners (the worker's metrics) hear every retry.
-    """
-
-    def __init__(self, settle_s: float = 3.0, clock: Callable[[], float] = time.monotonic) -> None:
-        self.settle_s = settle_s
-        self.clock = clock
-        self.names: dict[str, str] = {}  # dependency -> how log lines name it ("Kafka at host:port")
-        self.down_since: dict[str, float] = {}
-        self.last_failure: dict[str, float] = {}
-        self.retries: Counter[str] = Counter()  # since the process started
-        self.retries_in_outage: Counter[str] = Counter()
-        self.listeners: list[Callable[[str], None]] = []
-        self._lock = threading.Lock()  # Faust's consumer thread reports the Kafka client's errors
-
-    def name(self, dependency: str) -> str:
-        return self.names.get(dependency, dependency)
-
-    def retried(self, dependency: str, detail: object) -> None:
-        """A failed attempt that will be (or was) retried."""
-        with self._lock:
-            self.retries[dependency] += 1
-            self.retries_in_outage[dependency] += 1
-            self._lost(dependency, detail)
-        for listener in self.listeners:
-            listener(dependency)
-
-    def lost(self, dependency: str, detail: object) -> None:
-        with self._lock:
-            self._lost(dependency, detail)
-
-    def _lost(self, dependency: str, detail: object) -> None:
-        now = self.clock()
-        self.last_failure[dependency] = now
-        if dependency in self.down_since:
-            return
-        self.down_since[dependency] = now
-        log.warning(
-            "%s lost: %s; retrying quietly until it is back (sm_dependency_retries_total counts the attempts)",
-            self.name(dependency),
-            detail,
-        )
-
-    def reachable(self, dependency: str) -> None:
-        """The probe reached it; it is back once nothing failed for `settle_s`."""
-        with self._lock:
-            since = self.down_since.get(dependency)
-            now = self.clock()
-            if since is None or now - self.last_failure.get(dependency, since) < self.settle_s:
-                return
-            del self.down_since[dependency]
-            retries = self.retries_in_outage.pop(dependency, 0)
-        log.warning("%s is back after %.0f s (%d retries)", self.name(dependency), now - since, retries)
-
-    def is_down(self, dependency: str) -> bool:
-        return dependency in self.down_since
 
 
 OUTAGES = Outages()  # one worker per process: the log filter and the retry loops report here

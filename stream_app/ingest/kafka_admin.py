@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import csv
-import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from stream_app.ingest.kafka_config import KafkaClientConfig
-from stream_app.settings import Settings
-
-
-def client_options(settings: Settings) -> dict[str, Any]:
-    return KafkaClientConfig.from_settings(settings).kafka_python()
+from stream_app.ingest.feeder import Feeder
+from stream_app.ingest.kafka_config import KafkaClientConfig, Topics
 
 
 def ping(bootstrap: str, request_timeout_ms: int = 5000) -> None:
@@ -29,35 +24,36 @@ def ping(bootstrap: str, request_timeout_ms: int = 5000) -> None:
         admin.close()
 
 
-def topic_plan(settings: Settings) -> dict[str, dict[str, str]]:
-    """Every topic the service reads or writes, with its configs."""
+def topic_plan(topics: Topics) -> dict[str, dict[str, str]]:
+    """Every topic the service reads or writes, with its configs. The scored events are kept a
+    week: `aggregates rebuild` recomputes the aggregates (7 days) from them."""
     week = str(7 * 86400 * 1000)
     return {
-        settings.topic_posts: {"retention.ms": week},
-        settings.topic_reviews: {"retention.ms": week},
-        settings.topic_scored: {"retention.ms": week},
-        settings.topic_dead_letter: {"retention.ms": str(30 * 86400 * 1000)},
-        settings.topic_alerts: {"retention.ms": str(30 * 86400 * 1000)},
+        topics.posts: {"retention.ms": week},
+        topics.reviews: {"retention.ms": week},
+        topics.scored: {"retention.ms": week},
+        topics.dead_letter: {"retention.ms": str(30 * 86400 * 1000)},
+        topics.alerts: {"retention.ms": str(30 * 86400 * 1000)},
     }
 
 
-def create_topics(settings: Settings) -> dict[str, str]:
+def create_topics(kafka: KafkaClientConfig, topics: Topics) -> dict[str, str]:
     """Create missing topics with explicit partition counts; returns name -> 'created'|'exists'."""
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
     from kafka.errors import TopicAlreadyExistsError
 
-    admin = KafkaAdminClient(**client_options(settings))
+    admin = KafkaAdminClient(**kafka.kafka_python())
     try:
         existing = set(admin.list_topics())
         result: dict[str, str] = {}
-        for name, configs in topic_plan(settings).items():
+        for name, configs in topic_plan(topics).items():
             if name in existing:
                 result[name] = "exists"
                 continue
             try:
                 admin.create_topics(
-                    [NewTopic(name, settings.topic_partitions, settings.topic_replication, topic_configs=configs)]
+                    [NewTopic(name, topics.partitions, topics.replication, topic_configs=configs)]
                 )
                 result[name] = "created"
             except TopicAlreadyExistsError:
@@ -80,55 +76,25 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def replay(
-    settings: Settings,
-    records: Iterable[dict[str, Any] | bytes],
-    topic: str,
-    rate: float | None = None,
-    progress: Any = None,
-) -> int:
-    """Produce records to one topic at `rate` per second (None: as fast as possible)."""
-    return replay_mixed(settings, ((topic, r) for r in records), rate, progress)
-
-
-def replay_mixed(
-    settings: Settings,
+    kafka: KafkaClientConfig,
     items: Iterable[tuple[str, dict[str, Any] | bytes]],
     rate: float | None = None,
     progress: Any = None,
 ) -> int:
-    """Produce (topic, record) pairs in the order given, e.g. posts and reviews interleaved in
-    event-time order; returns the count."""
-    from kafka import KafkaProducer
-
-    producer = KafkaProducer(**client_options(settings), linger_ms=5, acks="all")
-    sent = 0
-    started = time.monotonic()
-    try:
-        for topic, record in items:
-            value = record if isinstance(record, bytes) else orjson.dumps(record)
-            key = None if isinstance(record, bytes) else str(record.get("id", "")).encode() or None
-            producer.send(topic, key=key, value=value)
-            sent += 1
-            if progress is not None:
-                progress(1)
-            if rate:
-                ahead = sent / rate - (time.monotonic() - started)
-                if ahead > 0:
-                    time.sleep(ahead)
-        producer.flush()
-    finally:
-        producer.close()
-    return sent
+    """Produce (topic, record) pairs in the order given (e.g. posts and reviews interleaved in
+    event-time order) at `rate` per second; returns the count."""
+    with Feeder(kafka) as feeder:
+        return feeder.feed(items, rate, progress)
 
 
-def read_all(settings: Settings, topic: str, idle_s: float = 3.0) -> Iterator[dict[str, Any]]:
+def read_all(kafka: KafkaClientConfig, topic: str, idle_s: float = 3.0) -> Iterator[dict[str, Any]]:
     """Every record of `topic` from the beginning (JSON), until it has been quiet for `idle_s`.
     A group-less consumer: reading commits nothing and moves no worker's offsets."""
     from kafka import KafkaConsumer
 
     consumer = KafkaConsumer(
         topic,
-        **client_options(settings),
+        **kafka.kafka_python(),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,

@@ -1,13 +1,15 @@
-"""One Kafka client configuration, read from Settings once and rendered for each client library:
-Faust (the worker) and kafka-python (topic admin, replay and the dev launcher's readiness check)."""
+"""The stream edge's configuration as plain values (the composition root, stream_app/wiring.py,
+fills them from Settings; nothing here reads Settings): one Kafka client configuration rendered
+for each client library (Faust for the worker, kafka-python for topic admin and the feeder), the
+topic plan, and what the worker process needs beyond the Kafka clients."""
 
 from __future__ import annotations
 
 import ssl
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-
-from stream_app.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -18,17 +20,16 @@ class KafkaClientConfig:
     sasl_username: str | None = None
     sasl_password: str | None = None
     ssl_cafile: str | None = None
+    client_id: str = "sentiment-monitor"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> KafkaClientConfig:
-        return cls(
-            bootstrap=tuple(s.strip() for s in settings.kafka_bootstrap.split(",")),
-            security_protocol=settings.kafka_security_protocol,
-            sasl_mechanism=settings.kafka_sasl_mechanism,
-            sasl_username=settings.kafka_sasl_username,
-            sasl_password=settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None,
-            ssl_cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
-        )
+    def plain(cls, bootstrap: str) -> KafkaClientConfig:
+        """A PLAINTEXT broker list (`host:port,host:port`): tests and local launchers."""
+        return cls(tuple(s.strip() for s in bootstrap.split(",")))
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(self.bootstrap)
 
     def kafka_python(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python's clients (KafkaAdminClient, KafkaProducer)."""
@@ -65,3 +66,49 @@ class KafkaClientConfig:
                 ssl_context=context,
             )
         return faust.SSLCredentials(context)
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topics the service reads and writes, and how `topics create` makes them."""
+
+    posts: str = "social-posts"
+    reviews: str = "reviews"
+    scored: str = "scored-events"
+    dead_letter: str = "dead-letters"
+    alerts: str = "sentiment-alerts"
+    partitions: int = 4
+    replication: int = 1
+
+    @property
+    def inputs(self) -> tuple[str, str]:
+        return self.posts, self.reviews
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """What the worker process needs beyond its wiring: the Faust app, its web server, the batch
+    loop, its timers, and how it starts and stops."""
+
+    app_id: str
+    kafka: KafkaClientConfig
+    topics: Topics
+    data_dir: Path
+    redis_url: str  # a secret: used to connect and, through `redis_address`, to name Redis in log lines
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    web_allowed_hosts: tuple[str, ...] = ()
+    dashboard_url: str | None = None
+    web_token: str | None = None
+    session_timeout_s: float = 30.0
+    group_instance_id: str | None = None
+    max_message_bytes: int = 1_048_576
+    batch_max_size: int = 64
+    batch_max_wait_s: float = 0.05
+    alert_tick_s: float = 5.0
+    lag_interval_s: float = 5.0
+    startup_wait_s: float = 60.0
+    shutdown_timeout_s: float = 25.0
+    log_level: str = "INFO"
+    effective: Mapping[str, object] = field(default_factory=dict)  # the masked settings, for the ready line
+    reload_model_dir: Callable[[], Path] | None = None  # SIGHUP: what SM_MODEL_DIR names now

@@ -13,18 +13,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from pathlib import Path
 
 from stream_app.errors import ConfigError
-from stream_app.settings import Settings
+from stream_app.ingest.kafka_config import KafkaClientConfig
 
 log = logging.getLogger(__name__)
 
 
-def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
+def kafka_ssl_context(kafka: KafkaClientConfig) -> ssl.SSLContext | None:
     """The TLS context every Kafka client of the service uses: system CAs, or SM_KAFKA_SSL_CAFILE."""
-    if settings.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+    if kafka.security_protocol not in ("SSL", "SASL_SSL"):
         return None
-    cafile = settings.kafka_ssl_cafile
+    cafile = Path(kafka.ssl_cafile) if kafka.ssl_cafile else None
     if cafile is not None and not cafile.is_file():
         raise ConfigError(f"SM_KAFKA_SSL_CAFILE: no such file: {cafile}")
     try:
@@ -33,31 +34,30 @@ def kafka_ssl_context(settings: Settings) -> ssl.SSLContext | None:
         raise ConfigError(f"SM_KAFKA_SSL_CAFILE: not a PEM CA bundle: {cafile} ({exc.reason})") from None
 
 
-async def _probe(settings: Settings, host: str, port: int) -> None:
+async def _probe(kafka: KafkaClientConfig, host: str, port: int) -> None:
     from aiokafka.conn import create_conn
     from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 
-    sasl = settings.kafka_security_protocol.startswith("SASL")
-    password = settings.kafka_sasl_password.get_secret_value() if settings.kafka_sasl_password else None
+    sasl = kafka.security_protocol.startswith("SASL")
     try:
         conn = await create_conn(
             host,
             port,
-            client_id=f"{settings.app_id}-preflight",
+            client_id=f"{kafka.client_id}-preflight",
             request_timeout_ms=10_000,
-            ssl_context=kafka_ssl_context(settings),
-            security_protocol=settings.kafka_security_protocol,
-            sasl_mechanism=(settings.kafka_sasl_mechanism or "PLAIN") if sasl else None,
-            sasl_plain_username=settings.kafka_sasl_username,
-            sasl_plain_password=password,
+            ssl_context=kafka_ssl_context(kafka),
+            security_protocol=kafka.security_protocol,
+            sasl_mechanism=(kafka.sasl_mechanism or "PLAIN") if sasl else None,
+            sasl_plain_username=kafka.sasl_username,
+            sasl_plain_password=kafka.sasl_password,
         )
     except ssl.SSLCertVerificationError as exc:
-        where = "SM_KAFKA_SSL_CAFILE" if settings.kafka_ssl_cafile else "SM_KAFKA_SSL_CAFILE (unset: system CAs)"
+        where = "SM_KAFKA_SSL_CAFILE" if kafka.ssl_cafile else "SM_KAFKA_SSL_CAFILE (unset: system CAs)"
         raise ConfigError(f"{where}: broker {host}:{port} certificate not trusted: {exc.verify_message}") from None
     except SaslAuthenticationFailed:
         raise ConfigError(
             f"SM_KAFKA_SASL_USERNAME/SM_KAFKA_SASL_PASSWORD: broker {host}:{port} refused user "
-            f"{settings.kafka_sasl_username!r} ({settings.kafka_sasl_mechanism or 'PLAIN'})"
+            f"{kafka.sasl_username!r} ({kafka.sasl_mechanism or 'PLAIN'})"
         ) from None
     except ssl.SSLError as exc:
         raise ConfigError(f"SM_KAFKA_SECURITY_PROTOCOL: TLS with {host}:{port} failed ({exc.reason})") from None
@@ -67,18 +67,18 @@ async def _probe(settings: Settings, host: str, port: int) -> None:
     conn.close()
 
 
-def check_kafka_access(settings: Settings) -> None:
+def check_kafka_access(kafka: KafkaClientConfig) -> None:
     """Raise `ConfigError` when the broker refuses these credentials or its certificate.
     PLAINTEXT has neither, so there is nothing to check."""
-    if settings.kafka_security_protocol == "PLAINTEXT":
+    if kafka.security_protocol == "PLAINTEXT":
         return
-    if settings.kafka_security_protocol.startswith("SASL") and not settings.kafka_sasl_username:
+    if kafka.security_protocol.startswith("SASL") and not kafka.sasl_username:
         raise ConfigError("SM_KAFKA_SASL_USERNAME: required with SM_KAFKA_SECURITY_PROTOCOL=SASL_*")
 
     async def probe_all() -> None:
-        for server in settings.kafka_bootstrap.split(","):
+        for server in kafka.bootstrap:
             host, _, port = server.strip().rpartition(":")
-            await _probe(settings, host.strip("[]"), int(port))
+            await _probe(kafka, host.strip("[]"), int(port))
 
     loop = asyncio.new_event_loop()  # not asyncio.run: it would unset the loop Faust later asks for
     try:

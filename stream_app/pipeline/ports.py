@@ -49,11 +49,26 @@ class PartitionProgress:
     updated: float
 
 
-class AggregateWrites(Protocol):
-    """The store's write side, what the batch processor needs: `apply` counts a batch exactly
-    once, fenced by each partition's applied offset, and returns how many records were new;
-    `applied_offsets` is what the store already holds (the processor skips those records);
-    `resume_offsets` is the store's own truth, read afresh, that a consumer resumes from."""
+class Sink(Protocol, Generic[Item]):
+    """Every output has this one shape (quix-streams' BaseSink, bytewax's write_batch/close):
+    `start` once the event loop runs, `write` a batch (returns once the output has it, or raises),
+    `flush` whatever it buffers, `stop` at shutdown. `Wiring` starts and stops them in order."""
+
+    async def start(self) -> None: ...
+
+    async def write(self, batch: Sequence[Item]) -> None: ...
+
+    async def flush(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class AggregateWrites(Sink[CountedRecord], Protocol):
+    """The store's write side, what the batch processor needs: `write` counts a batch exactly
+    once, fenced by each partition's applied offset (`apply` does the same and says how many
+    records were new); `applied_offsets` is what the store already holds (the processor skips
+    those records); `resume_offsets` is the store's own truth, read afresh, that a consumer
+    resumes from."""
 
     async def apply(self, records: Sequence[CountedRecord]) -> int: ...
 
@@ -96,17 +111,3 @@ class AggregateStore(AggregateWrites, Protocol):
     async def progress(self) -> list[PartitionProgress]: ...
 
     async def close(self) -> None: ...
-
-
-class Sink(Protocol, Generic[Item]):
-    """Every output has this one shape (quix-streams' BaseSink, bytewax's write_batch/close):
-    `start` once the event loop runs, `write` a batch (returns once the output has it, or raises),
-    `flush` whatever it buffers, `stop` at shutdown."""
-
-    async def start(self) -> None: ...
-
-    async def write(self, batch: Sequence[Item]) -> None: ...
-
-    async def flush(self) -> None: ...
-
-    async def stop(self) -> None: ...

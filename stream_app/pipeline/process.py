@@ -1,25 +1,27 @@
 """One micro-batch, start to finish, with no Kafka or Faust types in sight.
 
-Order matters for at-least-once: publish scored and dead-letter records and wait for
-the broker, then flush the aggregates to Redis, and only then return, after which the
-stream layer may acknowledge (and later commit) the batch's offsets.
+Every output is a `Sink` (stream_app/pipeline/ports.py). Order matters for at-least-once: write
+the scored events and dead letters and wait until the broker has them, then write the counts to
+the store (fenced by the batch's offsets), and only then return, after which the stream layer
+may acknowledge (and later commit) the batch's offsets.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from schemas.models import DeadLetter, NormalizedEvent, ScoredEvent
-from stream_app.engine.types import AsyncClassifier, Sentiment
+from stream_app.engine.types import AsyncClassifier
 from stream_app.errors import InvalidRecord
 from stream_app.pipeline.counts import CountedRecord
 from stream_app.pipeline.entities import EntityExtractor
 from stream_app.pipeline.keys import record_keys
-from stream_app.pipeline.ports import AggregateWrites
+from stream_app.pipeline.ports import AggregateWrites, Sink
 from stream_app.pipeline.routing import route
 from stream_app.pipeline.samples import PostSample
 from stream_app.pipeline.scoring import to_scored
@@ -47,18 +49,6 @@ class RawRecord:
     received_monotonic: float
 
 
-class Publisher(Protocol):
-    """Where results go; `publish` returns once the broker has them."""
-
-    async def publish(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None: ...
-
-
-class SampleSink(Protocol):
-    """Keeps recent posts per entity for alert explanations; best effort."""
-
-    async def add(self, samples: Iterable[tuple[str, PostSample]]) -> None: ...
-
-
 class BatchObserver(Protocol):
     """Metrics hook; the default does nothing so tests need not care."""
 
@@ -80,13 +70,6 @@ class _NoObserver:
         return None
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredBy:
-    name: str
-    version: str
-    revision: str | None = None
-
-
 @dataclass(frozen=True)
 class Prepared:
     """A scored batch waiting to be published and counted."""
@@ -100,17 +83,19 @@ class Prepared:
 
 @dataclass
 class BatchProcessor:
+    """`scored` and `dead` are the enriched and dead-letter topics; `store` counts the batch
+    (and says what it already holds); `samples`, when alerting is on, keeps recent posts."""
+
     classifier: AsyncClassifier
-    publisher: Publisher
-    sink: AggregateWrites
+    scored: Sink[ScoredEvent]
+    dead: Sink[DeadLetter]
+    store: AggregateWrites
     kinds: dict[str, Kind]
-    model_name: str
-    model_version: str
     max_text_chars: int = 10_000
     observer: BatchObserver = field(default_factory=_NoObserver)
     extractor: EntityExtractor = field(default_factory=EntityExtractor)
     admission: EntityAdmission | None = None
-    samples: SampleSink | None = None
+    samples: Sink[tuple[str, PostSample]] | None = None
     bounds: EventTimeBounds | None = None  # None: any event time (unit tests with fixed dates)
     max_payload_bytes: int = MAX_PAYLOAD_BYTES
     dead_letter_max_original_bytes: int = DEAD_LETTER_MAX_ORIGINAL_BYTES
@@ -156,7 +141,7 @@ class BatchProcessor:
 
     async def resume_offsets(self, partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         """The store's own fences: where a consumer resumes after Redis lost writes."""
-        return await self.sink.resume_offsets(partitions)
+        return await self.store.resume_offsets(partitions)
 
     async def process(self, batch: Sequence[RawRecord]) -> list[ScoredEvent]:
         """Both phases, one after the other."""
@@ -168,7 +153,7 @@ class BatchProcessor:
         publication of an id is always the one the aggregates hold. The stream layer may run
         this for batch n+1 while `commit` of batch n is still under way."""
         started = time.monotonic()
-        applied = await self.sink.applied_offsets(sorted({(r.topic, r.partition) for r in batch}))
+        applied = await self.store.applied_offsets(sorted({(r.topic, r.partition) for r in batch}))
         fresh = [r for r in batch if r.offset > applied.get((r.topic, r.partition), -1)]
         valid, dead = self.split(fresh)
         events = [event for _, event in valid]
@@ -176,7 +161,7 @@ class BatchProcessor:
         domains = [
             route(e.source, e.text, found, self.finance_entities) for e, found in zip(events, entities, strict=True)
         ]
-        sentiments, model = await self._score([e.text for e in events], domains)
+        sentiments, model = await self.classifier.classify_versioned([e.text for e in events], domains)
         scored = to_scored(
             events,
             sentiments,
@@ -190,20 +175,11 @@ class BatchProcessor:
         )
         return Prepared(len(batch), events, scored, dead, started)
 
-    async def _score(self, texts: list[str], domains: list[str]) -> tuple[list[Sentiment], ScoredBy]:
-        """Sentiments and the model that produced them: the runner's, batch by batch, when it
-        can swap models live (`InferenceRunner.classify_versioned`); else this processor's."""
-        versioned = getattr(self.classifier, "classify_versioned", None)
-        if versioned is None:
-            return await self.classifier.classify_batch(texts), ScoredBy(self.model_name, self.model_version)
-        sentiments, info = await versioned(texts)
-        return sentiments, ScoredBy(info.name, info.version, info.revision)
-
     async def commit(self, prepared: Prepared) -> list[ScoredEvent]:
         """Publish and wait for the broker, then write the aggregates. Commits must run in
         batch order: the Redis fence relies on each partition's offsets arriving in order."""
         events, scored, dead = prepared.events, prepared.scored, prepared.dead
-        await self.publisher.publish(scored, dead)
+        await asyncio.gather(self.scored.write(scored), self.dead.write(dead))
         tracked = [s.counted or [] for s in scored]
         records = (
             [
@@ -223,7 +199,7 @@ class BatchProcessor:
         )
         write_started = time.monotonic()
         try:
-            await self.sink.apply(records)
+            await self.store.write(records)
         except Exception:
             self.observer.aggregates_failed()
             raise
@@ -238,7 +214,7 @@ class BatchProcessor:
 
     async def _sample(
         self,
-        sink: SampleSink,
+        sink: Sink[tuple[str, PostSample]],
         events: Sequence[NormalizedEvent],
         scored: Sequence[ScoredEvent],
         tracked: Sequence[list[str]],
@@ -249,6 +225,6 @@ class BatchProcessor:
             for entity in entities
         ]
         try:
-            await sink.add(samples)
+            await sink.write(samples)
         except Exception:  # samples only explain alerts; losing some must not stall the stream
             log.warning("could not store post samples", exc_info=True)

@@ -15,8 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from stream_app.resources import kafka_pom
-from stream_app.settings import local_cache_dir
+from stream_app.resources import kafka_pom, local_cache_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POM = kafka_pom()  # deploy/kafka/pom.xml in a checkout, the packaged copy when installed

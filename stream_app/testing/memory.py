@@ -40,6 +40,18 @@ class MemoryAggregateStore:
         self._seen: dict[tuple[str, int], int] = {}  # what this process last saw, to detect regressions
         self._snapshots: list[tuple[dict[tuple[str, int], PartitionState], dict[tuple[str, int], Counts]]] = []
 
+    async def start(self) -> None:
+        return None
+
+    async def write(self, batch: Sequence[CountedRecord]) -> None:
+        await self.apply(batch)
+
+    async def flush(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
     async def apply(self, records: Sequence[CountedRecord]) -> int:
         for tp, seen in self._seen.items():
             if self.fences.get(tp, PartitionState()).offset < seen:

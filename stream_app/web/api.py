@@ -15,7 +15,7 @@ from schemas.models import Alert
 from stream_app.errors import BadQuery
 from stream_app.pipeline.ports import AggregateStore
 from stream_app.pipeline.queries import entity_overview, entity_series, entity_window, find_entity, top_entities
-from stream_app.pipeline.windows import TOP_MIN_VOLUME, parse_window
+from stream_app.pipeline.windows import LEADERBOARD_WINDOWS_MIN, TOP_MIN_VOLUME, parse_window
 
 Response = tuple[int, Any]
 
@@ -116,8 +116,9 @@ async def get_overview(store: AggregateStore, names: Sequence[str], params: Mapp
     try:
         window = params.get("window", "5m")
         minutes = _int(params, "minutes", 60, 5, 24 * 60)
-        if not names:
-            names = [row["entity"] for row in await top_entities(store, "volume", window, 8, min_volume=1)]
+        if not names:  # the busiest entities, from the window's leaderboard (or the day's)
+            ranked = window if parse_window(window) in LEADERBOARD_WINDOWS_MIN else "24h"
+            names = [row["entity"] for row in await top_entities(store, "volume", ranked, 8, min_volume=1)]
         now = time.time()
         rows = [await entity_overview(store, name, window, minutes, now) for name in names]
         return 200, {"window": window, "minutes": minutes, "now": now, "entities": rows}

@@ -15,7 +15,10 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from stream_app.pipeline.windows import LEADERBOARD_WINDOWS_MIN
 from stream_app.web import responses as m
+
+LEADERBOARD_WINDOWS = [f"{w}m" if w < 60 else f"{w // 60}h" for w in LEADERBOARD_WINDOWS_MIN]
 
 JSON, TEXT, HTML = "application/json", "text/plain", "text/html"
 
@@ -34,6 +37,7 @@ class Operation:
     responses: Mapping[int, tuple[str, type[BaseModel] | str]]
     query: tuple[Param, ...] = ()
     tag: str = "entities"
+    body: type[BaseModel] | None = None  # a JSON request body (POST)
 
 
 class RouteLike(Protocol):
@@ -60,7 +64,27 @@ OPERATIONS: dict[str, Operation] = {
     "index": Operation("The service, its version and links", {200: ("Index", m.Index)}, tag="meta"),
     "openapi": Operation("This document", {200: ("OpenAPI 3.1 description", JSON)}, tag="meta"),
     "metrics": Operation("Prometheus metrics", {200: ("Prometheus text exposition", TEXT)}, tag="meta"),
-    "entities": Operation("Entities with stored counts", {200: ("Entity names", m.EntityList)}),
+    "entities": Operation(
+        "Entities with stored counts, a page at a time in name order",
+        dict([(200, ("Entity names", m.EntityList)), BAD]),
+        (
+            Param("limit", "Page size (default 100)", {"type": "integer", "minimum": 1, "maximum": 1000}),
+            Param("after", "The last name of the previous page (its `next`)"),
+        ),
+    ),
+    "admin_model": Operation(
+        "Swap a worker's model live (needs SM_WEB_TOKEN); the old model serves until the new one is warm",
+        {
+            200: ("Swapped", m.ModelSwapAnswer),
+            400: ("Not a model directory request", m.ErrorBody),
+            403: ("Swaps over HTTP are off (no SM_WEB_TOKEN)", m.ErrorBody),
+            404: ("This process cannot swap models", m.ErrorBody),
+            409: ("Another swap is under way", m.ModelSwapAnswer),
+            422: ("The model did not load; the old one still serves", m.ModelSwapAnswer),
+        },
+        tag="admin",
+        body=m.ModelSwapRequest,
+    ),
     "entity": Operation(
         "An entity's figures over a window. The name resolves case-insensitively and through watch-list aliases",
         dict([(200, ("Window figures", m.EntityWindow)), BAD, UNKNOWN]),
@@ -85,7 +109,11 @@ OPERATIONS: dict[str, Operation] = {
         dict([(200, ("Ranking", m.TopEntities)), BAD]),
         (
             Param("by", "Ranking", {"type": "string", "enum": ["volume", "negative_share"]}),
-            _window("5m"),
+            Param(
+                "window",
+                "A window the leaderboards keep (default 5m)",
+                {"type": "string", "enum": LEADERBOARD_WINDOWS},
+            ),
             Param("limit", "How many (default 10)", {"type": "integer", "minimum": 1, "maximum": 100}),
             Param(
                 "min_volume",
@@ -109,7 +137,7 @@ OPERATIONS: dict[str, Operation] = {
     ),
     "healthz": Operation("Liveness", {200: ("Alive", m.Health)}, tag="meta"),
     "readyz": Operation(
-        "Readiness: model loaded, Redis and Kafka reachable",
+        "Readiness: a worker's model loaded and Redis and Kafka reachable; the API process's Redis reachable",
         {200: ("Ready", m.Readiness), 503: ("Not ready", m.Readiness)},
         tag="meta",
     ),
@@ -118,6 +146,7 @@ OPERATIONS: dict[str, Operation] = {
 
 def _models() -> list[type[BaseModel]]:
     found = {model for op in OPERATIONS.values() for _, model in op.responses.values() if isinstance(model, type)}
+    found |= {op.body for op in OPERATIONS.values() if op.body is not None}
     return sorted(found, key=lambda model: model.__name__)
 
 
@@ -143,13 +172,16 @@ def _operation(route: RouteLike) -> dict[str, Any]:
     responses = {
         str(code): {"description": text, "content": _content(body)} for code, (text, body) in op.responses.items()
     }
-    return {
+    described: dict[str, Any] = {
         "operationId": route.name,
         "summary": op.summary,
         "tags": [op.tag],
         "parameters": path_params + query,
         "responses": responses,
     }
+    if op.body is not None:
+        described["requestBody"] = {"required": True, "content": _content(op.body)}
+    return described
 
 
 def build_spec(routes: Iterable[RouteLike], version: str, token: bool = False) -> dict[str, Any]:
@@ -163,7 +195,7 @@ def build_spec(routes: Iterable[RouteLike], version: str, token: bool = False) -
         paths.setdefault(route.path, {})[method] = _operation(route)
     spec: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "sentiment-monitor", "version": version, "description": "The worker's HTTP API"},
+        "info": {"title": "sentiment-monitor", "version": version, "description": "The service's HTTP API"},
         "paths": paths,
         "components": {"schemas": defs.get("$defs", {})},
     }

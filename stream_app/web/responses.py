@@ -52,7 +52,17 @@ class EntitySeries(_Body):
 
 
 class EntityList(_Body):
-    entities: list[str] = Field(description="Entities with stored counts")
+    entities: list[str] = Field(description="One page of entity names, in name order")
+    next: str | None = Field(description="The `after` of the next page; null on the last page")
+
+
+class ModelSwapRequest(_Body):
+    model_dir: str = Field(min_length=1, description="A model directory on the worker's file system")
+
+
+class ModelSwapAnswer(_Body):
+    active: dict[str, str] = Field(description="The model that serves now: name, version, provider, ...")
+    error: str | None = Field(None, description="Why a swap did not happen (the old model still serves)")
 
 
 class TopEntities(_Body):

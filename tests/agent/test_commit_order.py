@@ -15,13 +15,15 @@ import orjson
 import pytest
 from faust.agents.agent import AgentTestWrapper
 
-from schemas.models import DeadLetter, ScoredEvent
+from schemas.models import ScoredEvent
 from stream_app.ingest.app import build_app
+from stream_app.ingest.parts import Outputs, Wiring
 from stream_app.pipeline.counts import CountedRecord
 from stream_app.pipeline.process import BatchProcessor
+from stream_app.pipeline.resilience import Retrying
 from stream_app.settings import load_settings
-from stream_app.testing.fakes import KeywordClassifier, MemoryCountsSink
-from stream_app.wiring import Wiring
+from stream_app.testing.fakes import KeywordClassifier, ListSink, MemoryCountsSink
+from stream_app.wiring import retry_policy, stream_config
 
 RECORDS = 24
 BATCH = 4
@@ -29,12 +31,13 @@ TS = "2026-03-01T12:00:30Z"
 Journal = list[tuple[str, int]]  # (step, first offset of the batch) or ("ack", offset)
 
 
-class SlowPublisher:
+class SlowTopic(ListSink[ScoredEvent]):
     def __init__(self, journal: Journal) -> None:
+        super().__init__()
         self.journal = journal
 
-    async def publish(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None:
-        first = min(int(e.id[1:]) for e in scored)
+    async def write(self, batch: Sequence[ScoredEvent]) -> None:
+        first = min(int(e.id[1:]) for e in batch)
         self.journal.append(("publish", first))
         await asyncio.sleep(0.03)  # the broker's acknowledgement
         self.journal.append(("published", first))
@@ -62,10 +65,13 @@ async def test_publish_then_redis_then_ack_per_batch_with_batches_overlapping(tm
     journal: Journal = []
     sink = SlowSink(journal)
 
-    def wiring(settings: Any, outputs: Any, metrics: Any) -> Wiring:
-        outputs.batches.inner.inner = SlowPublisher(journal)  # RetryingPublisher(EarlyPublisher(<Kafka>))
+    def wiring(outputs: Outputs, metrics: Any) -> Wiring:
+        outputs.scored.inner = SlowTopic(journal)  # type: ignore[attr-defined]  # EarlySink(<Kafka topic>)
+        outputs.dead.inner = ListSink()  # type: ignore[attr-defined]
         kinds = {"<internal>": "post"}  # the test channel's topic name
-        return Wiring(processor=BatchProcessor(KeywordClassifier(), outputs.batches, sink, kinds, "fake", "0"))
+        scored = Retrying(outputs.scored, "publish", retry_policy())
+        dead = Retrying(outputs.dead, "publish", retry_policy())
+        return Wiring(processor=BatchProcessor(KeywordClassifier(), scored, dead, sink, kinds))
 
     real_ack = faust.Stream.ack
 
@@ -85,9 +91,9 @@ async def test_publish_then_redis_then_ack_per_batch_with_batches_overlapping(tm
 
     monkeypatch.setattr(AgentTestWrapper, "to_message", to_message)
     settings = load_settings(data_dir=tmp_path, batch_max_size=BATCH, batch_max_wait_s=0.01)
-    app = build_app(settings, wiring)
+    app = build_app(stream_config(settings), wiring)
     app.sm_ready.set()
-    async with app.agents["stream_app.ingest.app.score"].test_context() as context:
+    async with app.agents["stream_app.ingest.agent.score"].test_context() as context:
         for i in range(RECORDS):
             await context.put(_post(i), key=b"k", partition=0, wait=False)
         for _ in range(1000):
@@ -115,23 +121,22 @@ async def test_publish_then_redis_then_ack_per_batch_with_batches_overlapping(tm
 
 
 @pytest.mark.parametrize("fail_early", [True, False])
-async def test_an_early_send_that_fails_is_sent_again_by_the_retrying_publisher(fail_early: bool) -> None:
-    from stream_app.ingest.publishers import EarlyPublisher
-    from stream_app.ingest.resilience import RetryingPublisher
+async def test_an_early_send_that_fails_is_sent_again_by_the_retrying_sink(fail_early: bool) -> None:
+    from stream_app.ingest.publishers import EarlySink
 
     sent: list[int] = []
 
-    class Flaky:
+    class Flaky(ListSink[ScoredEvent]):
         fails = 1 if fail_early else 0
 
-        async def publish(self, scored: Sequence[ScoredEvent], dead: Sequence[DeadLetter]) -> None:
+        async def write(self, batch: Sequence[ScoredEvent]) -> None:
             if self.fails:
                 self.fails -= 1
                 raise OSError("broker away")
-            sent.append(len(scored))
+            sent.append(len(batch))
 
-    early = EarlyPublisher(Flaky())
+    early: EarlySink[ScoredEvent] = EarlySink(Flaky())
     scored: list[ScoredEvent] = []
-    early.send_early(scored, [])
-    await RetryingPublisher(early).publish(scored, [])
+    early.send_early(scored)
+    await Retrying(early, "publish", retry_policy()).write(scored)
     assert sent == [0] and not early.early

@@ -15,13 +15,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_app.ingest.kafka_admin import create_topics
 from stream_app.pipeline.counts import CountedRecord, recompute
 from stream_app.pipeline.entities import WatchList
 from stream_app.pipeline.keys import record_keys
 from stream_app.testing.generate import generate_stream
 from stream_app.testing.snapshot import store_buckets
-from stream_app.wiring import rebuild_aggregates, redis_store
+from stream_app.wiring import create_topics, rebuild_aggregates, redis_store
 from tests.support.stack import settings_from
 from tests.support.streamkit import drain, http_get, produce, same_volumes, settle
 

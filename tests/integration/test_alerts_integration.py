@@ -10,8 +10,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_app.ingest.kafka_admin import create_topics
 from stream_app.testing.generate import SpikeScript, generate_stream
+from stream_app.wiring import create_topics
 from tests.support.receivers import LocalAlertmanager, Receiver
 from tests.support.stack import settings_from
 from tests.support.streamkit import drain, produce, wait_for

@@ -18,9 +18,9 @@ import pytest
 from stream_app.engine.null import NullClassifier
 from stream_app.engine.runner import InferenceRunner
 from stream_app.engine.swap import ModelSwapper, model_revision
-from stream_app.ingest.kafka_admin import create_topics
 from stream_app.settings import DEFAULT_MODEL_DIR
 from stream_app.testing.generate import generate_stream
+from stream_app.wiring import create_topics
 from tests.support.stack import settings_from
 from tests.support.streamkit import (
     assert_counts_equal,
@@ -111,6 +111,10 @@ def test_swap_under_load_keeps_counts_exact(stack_env, worker_factory, model_dir
 async def test_swapper_refuses_without_token_bad_bodies_and_keeps_the_old_model_on_failure(tmp_path):
     from prometheus_client import CollectorRegistry
 
+    from exporters.prometheus.metrics import PipelineMetrics
+    from stream_app.web.admin import swap_model
+    from stream_app.web.routes import WORKER_ROUTES, Site
+
     def load(path: Path) -> NullClassifier:
         if path.name == "broken":
             raise RuntimeError("weights are corrupt")
@@ -119,16 +123,27 @@ async def test_swapper_refuses_without_token_bad_bodies_and_keeps_the_old_model_
     runner = InferenceRunner(NullClassifier(version="old"))
     await runner.start()
     try:
-        swapper = ModelSwapper(runner, load, Path("old"), CollectorRegistry())
-        assert (await swapper.admin_request(b'{"model_dir": "new"}', token_set=False))[0] == 403
-        assert (await swapper.admin_request(b"not json", token_set=True))[0] == 400
-        assert (await swapper.admin_request(b'{"model_dir": 3}', token_set=True))[0] == 400
-        status, body = await swapper.admin_request(b'{"model_dir": "broken"}', token_set=True)
+        metrics = PipelineMetrics(CollectorRegistry())
+        floors: list[dict[str, float]] = []
+        swapper = ModelSwapper(runner, load, Path("old"), metrics, lambda model, _: floors.append(model.label_floors()))
+        route = next(r for r in WORKER_ROUTES if r.path == "/admin/model")
+
+        async def post(body: bytes, token: bool = True) -> tuple[int, dict]:  # type: ignore[type-arg]
+            site = Site(
+                None, None, [], lambda: True, lambda: b"", token=token, swap_model=lambda b: swap_model(swapper, b)
+            )
+            return await route.handler(site, {}, body=body)  # type: ignore[no-any-return]
+
+        assert (await post(b'{"model_dir": "new"}', token=False))[0] == 403
+        assert (await post(b"not json"))[0] == 400
+        assert (await post(b'{"model_dir": 3}'))[0] == 400
+        status, body = await post(b'{"model_dir": "broken"}')
         assert status == 422 and "weights are corrupt" in body["error"]
         assert runner.classifier.info.version == "old"
-        assert swapper.swaps.labels(outcome="failed")._value.get() == 1
-        status, body = await swapper.admin_request(b'{"model_dir": "new"}', token_set=True)
+        assert metrics.registry.get_sample_value("sm_model_swaps_total", {"outcome": "failed"}) == 1
+        status, body = await post(b'{"model_dir": "new"}')
         assert status == 200 and body["active"]["version"] == "new"
+        assert len(floors) == 1  # the detector hears the new model's label floors
         assert (await runner.classify_versioned(["x"]))[1].version == "new"
         # SIGHUP re-reads the setting: unchanged is a no-op, a new directory swaps.
         assert swapper.reload(lambda: Path("new")) is None

@@ -14,9 +14,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_app.ingest.kafka_admin import create_topics
 from stream_app.testing.generate import SpikeScript, generate_stream
 from stream_app.testing.kafka_local import free_port
+from stream_app.wiring import create_topics
 from tests.support.prom_local import LocalPrometheus, dashboard_queries
 from tests.support.stack import REPO, settings_from
 from tests.support.streamkit import drain, http_get, produce, wait_for
@@ -27,7 +27,7 @@ ARTIFACTS = REPO / "test-artifacts"
 TOKEN = "t0ken-for-the-test"
 
 
-def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_factory, tmp_path):
+def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_factory, api_factory, tmp_path):
     dead_port = free_port()  # nothing listens: the webhook sink fails, and must not stall anything
     env = {
         "SM_WATCHLIST": str(WATCHLIST),
@@ -43,11 +43,14 @@ def test_prometheus_and_the_live_page_see_a_running_worker(stack_env, worker_fac
     worker = worker_factory(**env)
     worker.wait_ready()
     port = worker.env["SM_WEB_PORT"]
+    api = api_factory(**env)  # the page and the queries: the API process, apart from the worker
+    api.wait_ready()
 
-    base = f"http://127.0.0.1:{port}"
+    base = api.url
     assert [http_get(f"{base}{path}")[0] for path in ("/metrics", "/overview", "/alerts")] == [401, 401, 401]
     assert [http_get(f"{base}{path}")[0] for path in ("/healthz", "/readyz", "/dashboard")] == [200, 200, 200]
-    assert http_get(f"{base}/metrics", TOKEN)[0] == 200
+    assert http_get(f"{worker.url}/metrics")[0] == 401 and http_get(f"{worker.url}/metrics", TOKEN)[0] == 200
+    assert http_get(f"{worker.url}/overview", TOKEN)[0] == 404  # a worker serves no queries
 
     with LocalPrometheus(tmp_path / "prometheus", [f"127.0.0.1:{port}"], bearer_token=TOKEN) as prometheus:
         # Event time ends now, mid-spike, so the alert is still firing while we look.

@@ -1,4 +1,5 @@
-"""The live worker's API against its own /openapi.json (schemathesis), and its JSON index at `/`."""
+"""The live API process against its own /openapi.json (schemathesis), its JSON index at `/`, and a
+worker's own description (metrics, probes, the model swap)."""
 
 from __future__ import annotations
 
@@ -19,19 +20,28 @@ TIME_DEPENDENT = {"/entities/{name}/series"}
 
 
 @pytest.mark.integration
-def test_the_worker_answers_as_its_openapi_description_says(worker_factory) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_answers_as_its_openapi_description_says(worker_factory, api_factory) -> None:  # type: ignore[no-untyped-def]
     worker = worker_factory(SM_WATCHLIST=str(demo_watchlist()))
+    api = api_factory(SM_WATCHLIST=str(demo_watchlist()))
     worker.wait_ready()
-    base = f"http://127.0.0.1:{worker.env['SM_WEB_PORT']}"
+    api.wait_ready()
+    base = api.url
     with urllib.request.urlopen(f"{base}/", timeout=10) as response:
         index = json.loads(response.read())
     assert index["name"] == "sentiment-monitor" and index["links"]["openapi"] == "/openapi.json"
 
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert {op.path for op in operations} >= {"/", "/entities/{name}", "/top", "/readyz"}
+    assert {op.path for op in operations} >= {"/", "/entities", "/entities/{name}", "/top", "/readyz"}
     for operation in operations:
         conformance_test(operation, base)()
+    assert api.alive(), api.log_tail()
+
+    worker_schema = schemathesis.openapi.from_url(f"{worker.url}/openapi.json")
+    worker_ops = [result.ok() for result in worker_schema.get_all_operations()]
+    assert {(op.method.upper(), op.path) for op in worker_ops} >= {("POST", "/admin/model"), ("GET", "/metrics")}
+    for operation in worker_ops:
+        conformance_test(operation, worker.url)()  # no SM_WEB_TOKEN here: a swap is a documented 403
     assert worker.alive(), worker.log_tail()
 
 

@@ -139,7 +139,7 @@ async def test_entities_page_resolve_and_suggest_without_scanning(store):
 
 
 async def test_leaderboards_equal_the_window_sums_and_roll(store):
-    now = minute_of(NOW) + 30
+    now = minute_of(time.time()) + 30  # the store rolls its windows to its own clock: now
     records = []
     for i, (entity, per_minute) in enumerate([("A", 1), ("B", 3), ("C", 2)]):
         for minute in range(70):  # the last 70 minutes

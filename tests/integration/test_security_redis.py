@@ -17,9 +17,9 @@ import pytest
 import redis
 
 from exporters.redis.acl import REDIS_COMMANDS, acl_setuser
-from stream_app.ingest.kafka_admin import create_topics
 from stream_app.testing.generate import SpikeScript, generate_stream
 from stream_app.testing.redis_local import LocalRedis
+from stream_app.wiring import create_topics
 from tests.support.stack import REPO, settings_from
 from tests.support.streamkit import drain, http_get, produce, wait_for
 from tests.support.tls_certs import Certs, make_certs

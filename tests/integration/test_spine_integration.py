@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from stream_app.ingest.kafka_admin import create_topics
 from stream_app.pipeline.counts import minute_of
 from stream_app.testing.generate import generate_stream
+from stream_app.wiring import create_topics
 from tests.support.stack import settings_from
 from tests.support.streamkit import (
     assert_counts_equal,

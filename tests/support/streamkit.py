@@ -10,22 +10,23 @@ from collections.abc import Callable, Iterable
 from typing import TypeVar
 
 import orjson
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 
+from stream_app.ingest.feeder import Feeder
 from stream_app.pipeline.counts import CountedRecord, Counts, minute_of, recompute
 from stream_app.settings import Settings
 from stream_app.wiring import redis_store
 
 
 def produce(bootstrap: str, topic: str, values: Iterable[bytes], keys: Iterable[bytes | None] | None = None) -> int:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-    count = 0
+    """Raw values into one topic, through the project's one feeder."""
     key_list = list(keys) if keys is not None else None
-    for i, value in enumerate(values):
-        producer.send(topic, key=key_list[i] if key_list else None, value=value)
-        count += 1
-    producer.flush()
-    producer.close()
+    with Feeder(bootstrap) as feeder:
+        count = 0
+        for i, value in enumerate(values):
+            feeder.send(topic, value, key_list[i] if key_list else None)
+            count += 1
+        feeder.flush()
     return count
 
 

@@ -96,8 +96,8 @@ def test_dev_up_status_down(tmp_path):
 
 @pytest.mark.integration
 def test_generate_then_replay_into_kafka(kafka, tmp_path):
-    from stream_app.ingest.kafka_admin import create_topics
     from stream_app.settings import load_settings
+    from stream_app.wiring import create_topics
     from tests.support.streamkit import drain
 
     feed = tmp_path / "feed"

@@ -10,10 +10,10 @@ from aiokafka.errors import KafkaConnectionError
 from prometheus_client import CollectorRegistry
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from exporters.prometheus import PipelineMetrics
-from stream_app.ingest.health import Outages
-from stream_app.ingest.resilience import dependency_of, retry_forever
+from exporters.prometheus.metrics import PipelineMetrics
 from stream_app.logs import ConnectionNoise, report_connection_errors, setup_logging
+from stream_app.pipeline.resilience import Outages, RetryPolicy, retry_forever
+from stream_app.wiring import dependency_of, retry_policy, stream_config
 
 
 class Clock:
@@ -37,7 +37,7 @@ async def test_the_worker_consumer_long_polls_at_most_100_ms(tmp_path) -> None: 
     from stream_app.ingest.consumer import FETCH_MAX_WAIT_MS, BoundedFetchConsumer, BoundedFetchConsumerThread
     from stream_app.settings import load_settings
 
-    app = faust_app(load_settings(data_dir=tmp_path))
+    app = faust_app(stream_config(load_settings(data_dir=tmp_path)))
     assert app.transport.Consumer is BoundedFetchConsumer
     consumer = app.consumer
     assert isinstance(consumer, BoundedFetchConsumer)
@@ -123,10 +123,9 @@ async def test_batch_retries_report_to_the_outage_tracker(caplog) -> None:  # ty
             raise RedisConnectionError("down")
         return 7
 
+    policy = RetryPolicy(retry_policy().transient, dependency_of, max_wait_s=0.01, reporter=outages)
     with caplog.at_level(logging.DEBUG):
-        assert (
-            await retry_forever("redis batch write", flaky, max_wait_s=0.01, dependency="redis", outages=outages) == 7
-        )
+        assert await retry_forever("redis batch write", flaky, policy) == 7
     assert outages.retries["redis"] == 3 and outages.is_down("redis")
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and warnings[0].startswith("redis lost: redis batch write failed")
@@ -140,11 +139,12 @@ def test_dependency_of(error: BaseException, dependency: str | None) -> None:
     assert dependency_of(error) == dependency
 
 
-async def test_the_publisher_sends_through_the_producer_and_waits_for_every_ack() -> None:
+async def test_topic_sinks_send_through_the_producer_and_wait_for_every_ack() -> None:
     import asyncio
 
-    from stream_app.ingest.publishers import FaustPublisher
-    from stream_app.testing.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
+    from stream_app.ingest.publishers import dead_letter_sink, scored_sink
+    from stream_app.pipeline.process import RawRecord
+    from stream_app.testing.fakes import ListPublisher, make_processor
 
     sent: list[tuple[str, bytes]] = []
     acks: list[asyncio.Future[None]] = []
@@ -168,20 +168,18 @@ async def test_the_publisher_sends_through_the_producer_and_waits_for_every_ack(
         def get_topic_name(self) -> str:
             return self.name
 
-    from stream_app.pipeline.process import BatchProcessor, RawRecord
-
     captured = ListPublisher()
-    processor = BatchProcessor(KeywordClassifier(), captured, MemoryCountsSink(), {"posts": "post"}, "m", "1")
+    processor = make_processor(captured, kinds={"posts": "post"})
     post = b'{"id": "p1", "text": "good", "created_at": "2026-01-01T00:00:00Z", "platform": "x"}'
     await processor.process([RawRecord("posts", 0, 7, post, 0.0), RawRecord("posts", 0, 8, b"{", 0.0)])
     metrics = PipelineMetrics(CollectorRegistry())
-    publish = asyncio.ensure_future(
-        FaustPublisher(Topic("scored"), Topic("dead"), metrics).publish(captured.scored, captured.dead)
-    )
+    scored = asyncio.ensure_future(scored_sink(Topic("scored"), metrics).write(captured.scored))
+    dead = asyncio.ensure_future(dead_letter_sink(Topic("dead"), metrics).write(captured.dead))
     await asyncio.sleep(0.01)
-    assert sent == [("scored", b"p1"), ("dead", b"posts:0:8")] and not publish.done()  # waits for the acks
+    assert sent == [("scored", b"p1"), ("dead", b"posts:0:8")]
+    assert not scored.done() and not dead.done()  # each write waits for its acks
     for ack in acks:
         ack.set_result(None)
-    await publish
+    await asyncio.gather(scored, dead)
     assert _value(metrics, "sm_messages_out_total", topic="scored") == 1
     assert _value(metrics, "sm_messages_out_total", topic="dead") == 1

@@ -10,7 +10,7 @@ from pathlib import Path
 from tenacity import AsyncRetrying, stop_after_attempt, wait_none
 
 from exporters.alerts_http.notifiers import AlertmanagerNotifier, Fanout, WebhookNotifier, slack_payload
-from exporters.prometheus import PipelineMetrics
+from exporters.prometheus.metrics import PipelineMetrics
 from schemas.models import Alert
 from stream_app.alerting.detector import DetectorParams, Evidence, Transition
 from stream_app.alerting.explain import build_alert

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
 from types import SimpleNamespace
 
 import orjson
@@ -16,16 +15,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
-from exporters.entity_gauges import WatchListCollector
-from exporters.prometheus import PipelineMetrics
+from exporters.prometheus.entity_gauges import WatchListCollector
+from exporters.prometheus.metrics import PipelineMetrics
 from stream_app.cli import setup_logging
 from stream_app.pipeline.counts import Counts, minute_of
 from stream_app.pipeline.entities import EntityExtractor, WatchEntity, WatchList
-from stream_app.pipeline.process import BatchProcessor, RawRecord
+from stream_app.pipeline.process import RawRecord
 from stream_app.pipeline.queries import entity_overview, entity_series, entity_window
 from stream_app.pipeline.samples import PostSample
 from stream_app.settings import load_settings
-from stream_app.testing.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink, MinuteStore
+from stream_app.testing.fakes import ListSink, MemoryCountsSink, MinuteStore, make_processor
 from stream_app.testing.memory import MemoryAggregateStore
 from stream_app.web.api import authorized, get_overview
 
@@ -72,27 +71,16 @@ def test_json_logs_are_one_object_per_line_with_masked_secrets(capsys) -> None: 
     setup_logging("INFO", as_json=False)
 
 
-class SampleRecorder:
-    def __init__(self) -> None:
-        self.samples: list[tuple[str, PostSample]] = []
-
-    async def add(self, samples: Iterable[tuple[str, PostSample]]) -> None:
-        self.samples.extend(samples)
+class SampleRecorder(ListSink[tuple[str, PostSample]]):
+    @property
+    def samples(self) -> list[tuple[str, PostSample]]:
+        return self.items
 
 
 async def test_scored_posts_are_sampled_per_tracked_entity() -> None:
     recorder = SampleRecorder()
     watch = WatchList([WatchEntity("Veltro Motors", ("veltro",))])
-    processor = BatchProcessor(
-        KeywordClassifier(),
-        ListPublisher(),
-        MemoryCountsSink(),
-        {"posts": "post"},
-        "m",
-        "1",
-        extractor=EntityExtractor(watch),
-        samples=recorder,
-    )
+    processor = make_processor(extractor=EntityExtractor(watch), samples=recorder)
     now = time.time()
     posts = [
         {"id": "a", "text": "veltro is bad", "created_at": now, "platform": "x"},
@@ -169,9 +157,7 @@ def _batch() -> list[RawRecord]:
 
 async def test_batch_dead_letters_redis_write_and_event_age_are_observed():
     metrics = PipelineMetrics(CollectorRegistry())
-    processor = BatchProcessor(
-        KeywordClassifier(), ListPublisher(), MemoryCountsSink(), {"posts": "post"}, "m", "1", observer=metrics
-    )
+    processor = make_processor(observer=metrics)
     await processor.process(_batch())
     assert _value(metrics, "sm_dead_letters_total", reason="bad_utf8") == 1
     assert _value(metrics, "sm_batch_size_count") == 1 and _value(metrics, "sm_batch_size_sum") == 2
@@ -186,9 +172,7 @@ async def test_failed_redis_write_is_counted_and_raised():
             raise ConnectionError("redis down")
 
     metrics = PipelineMetrics(CollectorRegistry())
-    processor = BatchProcessor(
-        KeywordClassifier(), ListPublisher(), BrokenSink(), {"posts": "post"}, "m", "1", observer=metrics
-    )
+    processor = make_processor(store=BrokenSink(), observer=metrics)
     with pytest.raises(ConnectionError):
         await processor.process(_batch())
     assert _value(metrics, "sm_redis_write_errors_total") == 1

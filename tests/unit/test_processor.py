@@ -8,14 +8,12 @@ import orjson
 
 from stream_app.pipeline.counts import minute_of
 from stream_app.pipeline.process import BatchProcessor, RawRecord
-from stream_app.testing.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
+from stream_app.testing.fakes import ListPublisher, MemoryCountsSink, make_processor
 
 
 def _processor() -> tuple[BatchProcessor, ListPublisher, MemoryCountsSink]:
     publisher, sink = ListPublisher(), MemoryCountsSink()
-    processor = BatchProcessor(
-        KeywordClassifier(), publisher, sink, {"posts": "post", "reviews": "review"}, "fake", "0"
-    )
+    processor = make_processor(publisher, sink)
     return processor, publisher, sink
 
 
@@ -49,3 +47,37 @@ async def test_redelivered_batch_is_not_counted_twice():
     await processor.process(batch[2:])  # as after a crash before the commit
     minute = minute_of(1772366430)
     assert sink.totals()[("src:x", minute)].negative == 5
+
+
+async def test_each_record_is_scored_by_its_domains_head_and_says_which() -> None:
+    """Reviews -> reviews; a ticker or a `domain: finance` watch-list entity -> finance (a brand
+    and a cashtag together: finance); everything else -> social (stream_app/pipeline/routing.py)."""
+    from stream_app.pipeline.entities import EntityExtractor, WatchEntity, WatchList
+    from stream_app.testing.fakes import KeywordClassifier
+
+    watch = WatchList([WatchEntity("Quanta Bank", ("quanta",), domain="finance"), WatchEntity("Veltro", ("veltro",))])
+    classifier = KeywordClassifier()
+    publisher = ListPublisher()
+    processor = make_processor(
+        publisher,
+        classifier=classifier,
+        extractor=EntityExtractor(watch),
+        finance_entities=frozenset({"Quanta Bank"}),
+    )
+    now = time.monotonic()
+    review = orjson.dumps(
+        {"id": "r", "text": "good", "rating": 5, "product": "Veltro", "created_at": "2026-03-01T12:00:30Z"}
+    )
+    batch = [
+        RawRecord("posts", 0, 0, _post(0, "veltro is good"), now),
+        RawRecord("posts", 0, 1, _post(1, "$TSLA is bad"), now),
+        RawRecord("posts", 0, 2, _post(2, "quanta quarterly results"), now),
+        RawRecord("posts", 0, 3, _post(3, "veltro and $VLT both good"), now),
+        RawRecord("reviews", 0, 0, review, now),
+    ]
+    scored = await processor.process(batch)
+    assert {e.id: e.domain for e in scored} == {
+        "p0": "social", "p1": "finance", "p2": "finance", "p3": "finance", "r": "reviews"
+    }  # fmt: skip
+    assert sorted(classifier.seen_domains) == sorted(e.domain for e in scored)  # each text on its own head
+    assert all(e.topic in ("posts", "reviews") and e.offset is not None for e in scored)  # enough to rebuild

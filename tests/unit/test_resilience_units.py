@@ -11,10 +11,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from stream_app.alerting.service import closed_minute
 from stream_app.errors import InvalidRecord
-from stream_app.ingest.resilience import RetryingSink, retry_forever
+from stream_app.pipeline.resilience import RetryingStore, RetryPolicy, retry_forever
 from stream_app.pipeline.timebounds import EventTimeBounds
 from stream_app.pipeline.validate import make_dead_letter
 from stream_app.settings import load_settings
+from stream_app.wiring import retry_policy
 
 NOW = 1_790_000_000.0
 
@@ -98,13 +99,18 @@ class FlakySink:
         return {}
 
 
+def fast_policy(retries: list[str | None]) -> RetryPolicy:
+    base = retry_policy()
+    return RetryPolicy(base.transient, base.dependency_of, max_wait_s=0.01, on_retry=retries.append)
+
+
 async def test_infra_errors_block_and_retry_until_the_write_lands() -> None:
-    retries: list[int] = []
+    retries: list[str | None] = []
     sink = FlakySink(3)
-    wrapped = RetryingSink(sink, on_retry=lambda: retries.append(1))  # type: ignore[arg-type]
+    wrapped = RetryingStore(sink, fast_policy(retries))  # type: ignore[arg-type]
     assert await wrapped.apply([]) == 1
-    assert len(retries) == 3 and sink.applied == [1]
-    assert await RetryingSink(FlakySink(2)).applied_offsets([]) == {}  # type: ignore[arg-type]
+    assert retries == ["redis"] * 3 and sink.applied == [1]
+    assert await RetryingStore(FlakySink(2), fast_policy([])).applied_offsets([]) == {}  # type: ignore[arg-type]
 
 
 async def test_other_errors_are_not_retried() -> None:
@@ -116,7 +122,7 @@ async def test_other_errors_are_not_retried() -> None:
         raise KeyError("bug")
 
     with pytest.raises(KeyError):
-        await retry_forever("x", bug)
+        await retry_forever("x", bug, fast_policy([]))
     assert calls == 1
 
 

@@ -11,10 +11,10 @@ import orjson
 import pytest
 
 from schemas.models import DeadLetter
-from stream_app.pipeline.process import BatchProcessor, RawRecord
+from stream_app.pipeline.process import RawRecord
 from stream_app.pipeline.timebounds import EventTimeBounds
 from stream_app.settings import load_settings
-from stream_app.testing.fakes import KeywordClassifier, ListPublisher, MemoryCountsSink
+from stream_app.testing.fakes import ListPublisher, make_processor
 
 SECRETS = {
     "SM_KAFKA_SASL_PASSWORD": "kafka-pass-Zq81",
@@ -66,16 +66,7 @@ def secret_env(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 async def test_dead_letters_hold_only_the_record_and_the_reason(secret_env: dict[str, str]) -> None:
     settings = load_settings(max_text_chars=1000)  # reads the secrets from the environment, as a worker does
     publisher = ListPublisher()
-    processor = BatchProcessor(
-        KeywordClassifier(),
-        publisher,
-        MemoryCountsSink(),
-        {"posts": "post"},
-        "fake",
-        "0",
-        max_text_chars=settings.max_text_chars,
-        bounds=EventTimeBounds(),
-    )
+    processor = make_processor(publisher, max_text_chars=settings.max_text_chars, bounds=EventTimeBounds())
     records = _hostile_records()
     now = time.monotonic()
     await processor.process([RawRecord("posts", 0, i, raw, now) for i, raw in enumerate(records)])

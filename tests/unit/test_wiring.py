@@ -9,10 +9,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 import stream_app.wiring as wiring_module
-from exporters.prometheus import PipelineMetrics
+from exporters.prometheus.metrics import PipelineMetrics
 from schemas.models import Alert
-from stream_app.engine.onnx_classifier import ModelInfo
-from stream_app.engine.types import Sentiment
+from stream_app.engine.types import ModelInfo, Sentiment
 from stream_app.settings import load_settings
 from stream_app.testing.fakes import KeywordClassifier, ListPublisher
 from stream_app.wiring import Outputs, Wiring, default_wiring

@@ -76,6 +76,29 @@ class PipelineMetrics:
             "sm_consumer_lag", "Records behind the partition's end offset", ["topic", "partition"], registry=r
         )
         self.late_events = Gauge("sm_late_events", "Events beyond the allowed lateness (this worker)", registry=r)
+        self.resumed_from_store = Counter(
+            "sm_partitions_resumed_from_store_total",
+            "Partitions sought back to the store's fence because Redis held less than Kafka's commit",
+            registry=r,
+        )
+        self.model_swaps = Counter("sm_model_swaps", "Live model swaps, by outcome", ["outcome"], registry=r)
+        self.model_last_swap = Gauge(
+            "sm_model_last_swap_timestamp_seconds", "When the model last changed", registry=r
+        )
+        self.model_last_swap_failure = Gauge(
+            "sm_model_last_swap_failure_timestamp_seconds", "When a swap last failed (0: never)", registry=r
+        )
+
+    def records_out(self, topic: str, count: int) -> None:
+        self.messages_out.labels(topic=topic).inc(count)
+
+    def partition_resumed(self) -> None:
+        self.resumed_from_store.inc()
+
+    def model_swapped(self, ok: bool, at: float) -> None:
+        """The engine's swap observer: outcome counted, time of the last success or failure."""
+        self.model_swaps.labels(outcome="ok" if ok else "failed").inc()
+        (self.model_last_swap if ok else self.model_last_swap_failure).set(at)
 
     def alert_emitted(self, alert: Any) -> None:
         self.alerts.labels(status=alert.status, severity=alert.severity).inc()
