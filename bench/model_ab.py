@@ -7,6 +7,10 @@ same-run ratios mean much). Each text carries the domain the worker would route 
 domain heads or a domain prefix is timed as it serves; a one-head model ignores them.
 
     PYTHONPATH=. .venv/bin/python bench/model_ab.py --a build/old_model --b models/default
+
+`--a-file` / `--b-file` time a given ONNX file instead of the one the engine would derive (the
+directory still gives the tokenizer, labels and calibration): e.g. the INT8 file of an older
+derivation from `$SM_LOCAL_CACHE/models/<sha>-v2/`, to time a change of the derivation itself.
 """
 
 from __future__ import annotations
@@ -34,18 +38,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--a", type=Path, required=True, help="baseline model directory")
     parser.add_argument("--b", type=Path, default=Path("models/default"))
+    parser.add_argument("--a-file", type=Path, default=None, help="ONNX file for a (default: as derived)")
+    parser.add_argument("--b-file", type=Path, default=None, help="ONNX file for b (default: as derived)")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     records = list(generate_stream(minutes=9, per_minute=60, seed=5))[:512]
     texts = [r["text"] for _, r in records]
     domains = [route("review" if kind == "review" else "post", r["text"], ()) for kind, r in records]
-    a, b = OnnxClassifier(args.a, provider="cpu"), OnnxClassifier(args.b, provider="cpu")
+    a = OnnxClassifier(args.a, provider="cpu", model_file=args.a_file)
+    b = OnnxClassifier(args.b, provider="cpu", model_file=args.b_file)
     for engine in (a, b):
         engine.classify(texts[:64], domains[:64])  # warm-up
     out: dict[str, object] = {
         "a": str(args.a),
         "b": str(args.b),
+        "a_file": str(args.a_file or "derived"),
+        "b_file": str(args.b_file or "derived"),
         "n_texts": len(texts),
         "domains": dict(Counter(domains)),
         "a_model": f"{a.info.name} v{a.info.version} heads={list(a.heads)} prefix={a.domain_prefix}",

@@ -101,6 +101,8 @@ def write_card(
     previous: tuple[str, Path] | None = None,
     variants: dict[str, Path] | None = None,
     commercial_log: Path | None = None,
+    first_pass: Path | None = None,
+    chosen: str | None = None,
 ) -> Path:
     summary_path = model / "train_summary.json"
     if not summary_path.exists():
@@ -178,9 +180,9 @@ UCI sentences). Treat the model as **research / non-commercial**. For a commerci
 `scripts/train_default.py --profile commercial` leaves those files out (it keeps the MIT, CC BY
 and free-label sets; tweet texts remain under Twitter's terms).{commercial_paragraph(commercial_log)}
 
-{training_section(summary, before[0] if before else None)}
+{training_section(summary, before[0] if before else None, _json(first_pass) if first_pass else None)}
 
-{variants_section(variants or {}, meta)}
+{variants_section(variants or {}, meta, chosen)}
 
 {calibration_section(model)}
 
@@ -229,8 +231,14 @@ def main() -> None:
     parser.add_argument("--previous", type=_named, default=None, help="NAME=EVAL.json of the model it replaces")
     parser.add_argument("--variant", type=_named, action="append", default=[], help="NAME=EVAL.json, repeatable")
     parser.add_argument("--commercial-log", type=Path, default=None, help="the commercial profile's train_log.jsonl")
+    parser.add_argument(
+        "--first-pass", type=Path, default=None, help="train_summary.json of the run a second pass started from"
+    )
+    parser.add_argument("--chosen", default=None, help="the --variant NAME that is this model")
     args = parser.parse_args()
-    path = write_card(args.model, args.eval, args.previous, dict(args.variant), args.commercial_log)
+    path = write_card(
+        args.model, args.eval, args.previous, dict(args.variant), args.commercial_log, args.first_pass, args.chosen
+    )
     print(f"wrote {path}")
 
 

@@ -55,14 +55,33 @@ def commercial_paragraph(log: Path | None) -> str:
     )
 
 
-def training_section(summary: dict[str, Any], previous: str | None) -> str:
+def training_section(summary: dict[str, Any], previous: str | None, first_pass: dict[str, Any] | None = None) -> str:
+    """`first_pass`: the summary of the run whose best checkpoint this run started from (a second
+    pass), so the card states the whole chain back to the shipped model's weights."""
     config = summary["config"]
     best = summary["best"]
     base = str(config.get("base", ""))
     warm = summary.get("init_onnx") or Path(base).name == "init"  # `--init-onnx` writes OUT/init
-    if warm:
+    shipped = f" ({previous})" if previous else ""
+    if first_pass is not None:
+        fp_config, fp_best = first_pass["config"], first_pass["best"]
+        fp_warm = first_pass.get("init_onnx") or Path(str(fp_config.get("base", ""))).name == "init"
+        origin = (
+            f"itself a warm start from the weights of the shipped model{shipped}, rebuilt as a PyTorch "
+            "checkpoint from its FP16 ONNX graph (`stream_app/model/warmstart.py`)"
+            + (", each domain head starting as a copy of its single head" if fp_config.get("heads") else "")
+            if fp_warm
+            else f"itself from `{fp_config.get('base', '?')}`"
+        )
         start = (
-            f"Warm start from the weights of the shipped model{f' ({previous})' if previous else ''}, "
+            f"Second pass. It starts from the best checkpoint of a first pass (`{base}`: seed {fp_config['seed']}, "
+            f"{fp_config['epochs']} epoch scheduled, lr {fp_config['learning_rate']}, the classifier's "
+            f"{fp_config.get('head_lr_multiplier', 1.0):g}× that; best mean dev macro-F1 {fp_best['score']:.4f} at "
+            f"step {fp_best['step']} of {fp_best.get('of', '?')}{_stopped_at(first_pass)}), {origin}. "
+        )
+    elif warm:
+        start = (
+            f"Warm start from the weights of the shipped model{shipped}, "
             "rebuilt as a PyTorch checkpoint from its FP16 ONNX graph (`stream_app/model/warmstart.py`; "
             "FP16 rounding is the only loss)"
             + (", each domain head starting as a copy of its single head. " if config.get("heads") else ". ")
@@ -92,6 +111,11 @@ Logs and summaries of the runs are in `docs/training/`; `scripts/train_default.p
 `scripts/calibrate_default` and `scripts/evaluate_default`."""
 
 
+def _stopped_at(summary: dict[str, Any]) -> str:
+    done, total = summary.get("steps_done"), summary.get("total_steps")
+    return f"; stopped by its time cap at step {done}" if done is not None and total and done < total else ""
+
+
 def _stopped(summary: dict[str, Any]) -> str:
     done, total = summary.get("steps_done"), summary.get("total_steps")
     if done is None or total is None or done >= total:
@@ -99,8 +123,9 @@ def _stopped(summary: dict[str, Any]) -> str:
     return f" The time cap stopped the run at step {done}, before its learning-rate schedule ended."
 
 
-def variants_section(variants: dict[str, Path], meta: dict[str, Any]) -> str:
-    """The recipes this model was chosen among, on the same dev sets (calibrated, INT8)."""
+def variants_section(variants: dict[str, Path], meta: dict[str, Any], chosen: str | None = None) -> str:
+    """The recipes this model was chosen among, on the same dev sets (calibrated, INT8). `chosen`
+    names this model's column; without it, the variants whose heads or prefix match this model's."""
     if not variants:
         return ""
     evals = {name: json.loads(path.read_text()) for name, path in variants.items()}
@@ -123,20 +148,25 @@ def variants_section(variants: dict[str, Path], meta: dict[str, Any]) -> str:
         )
     means = {name: mean_macro_f1(e["files"]) for name, e in evals.items()}
     rows.append("| **mean macro-F1 (each set alike)** | " + " | ".join(f"**{m:.4f}**" for m in means.values()) + " |")
-    chosen = [
-        name
-        for name, e in evals.items()
-        if list(e.get("heads") or []) == list(meta.get("heads") or [])
-        and bool(e.get("domain_prefix")) == bool(meta.get("domain_prefix"))
-    ]
+    matching = (
+        [chosen]
+        if chosen in evals
+        else [
+            name
+            for name, e in evals.items()
+            if list(e.get("heads") or []) == list(meta.get("heads") or [])
+            and bool(e.get("domain_prefix")) == bool(meta.get("domain_prefix"))
+        ]
+    )
     best = max(means, key=lambda n: means[n])
     return f"""## Variants compared
 
 Two recipes were trained from the same warm start, on the same mix, for the same time: domain
 heads (one shared encoder, a head per domain) and a domain token (one head, the domain as a
-leading word). Dev macro-F1 of each, calibrated per domain and INT8 on CPU (`model evaluate`,
+leading word); a column named as a second pass continued one of them from its best checkpoint
+(see Training settings). Dev macro-F1 of each, calibrated per domain and INT8 on CPU (`model evaluate`,
 each file scored by its own domain): the rule is the higher mean over the dev sets, each set
-weighing the same. Highest: **{best}**; this model is {", ".join(f"**{c}**" for c in chosen) or "neither"}.
+weighing the same. Highest: **{best}**; this model is {", ".join(f"**{c}**" for c in matching) or "neither"}.
 
 | dev set | {header} |
 |---|{"---:|" * len(evals)}

@@ -9,7 +9,8 @@ graph whose `logits` is `[batch, heads, 3]`: a reshape appended after the classi
 encoder runs once per text and the engine picks a row's head with an index, not a second
 session. The reshape is added to the exported graph (not by wrapping the PyTorch module), so the
 weights keep their PyTorch names, which `warmstart.py` reads back; it sits after everything the
-optimizer fuses, so fusion is unchanged. Parity is checked per head (per domain for a
+optimizer fuses, so fusion is unchanged. The INT8 file is derived as the engine derives it at load
+(`engine.precision.quantize_int8`, outlier channels probed). Parity is checked per head (per domain for a
 domain-prefix model, whose texts are read behind each domain's prefix).
 """
 
@@ -25,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from stream_app.engine.precision import FP16, FP32, INT8, quantize_int8, to_fp16
+from stream_app.engine.precision import FP16, FP32, INT8, probe_feeds, quantize_int8, to_fp16
 from stream_app.engine.types import DOMAINS, LABELS, with_domain_prefix
 
 log = logging.getLogger(__name__)
@@ -95,10 +96,10 @@ def export_model(
     fused = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
     optimized.save_model_to_file(str(out / FP32))
     raw.unlink()
-    quantize_int8(out / FP32, out / INT8)
+    tokenizer.save_pretrained(str(out))  # first: the INT8 derivation's probe reads it
+    quantize_int8(out / FP32, out / INT8, probe=probe_feeds(out))
     to_fp16(out / FP32, out / FP16)
 
-    tokenizer.save_pretrained(str(out))
     meta: dict[str, Any] = {"labels": list(LABELS), "name": name, "version": version, "max_length": max_length}
     if heads:
         meta["heads"] = heads

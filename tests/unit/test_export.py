@@ -167,3 +167,64 @@ def test_an_explicit_model_file_is_loaded_as_given(tiny_export):
     explicit = OnnxClassifier(result.out, provider="cpu", precision="int8", model_file=result.out / "model.fp32.onnx")
     fp32 = OnnxClassifier(result.out, provider="cpu", precision="fp32")
     np.testing.assert_allclose(explicit.probabilities(texts[:20]), fp32.probabilities(texts[:20]), atol=1e-6)
+
+
+def test_outlier_channel_split_is_exact_in_fp32(tiny_export, tmp_path):
+    """Derivation 3: each feed-forward projection's largest input channels go to an FP32 side
+    product; in FP32 the rewritten graph computes the same logits."""
+    import onnx
+    import onnxruntime as ort
+
+    from stream_app.engine.precision import OUTLIER_CHANNELS, probe_feeds, split_outlier_channels
+
+    result, _ = tiny_export
+    model = onnx.load(str(result.out / "model.fp32.onnx"))
+    feeds = probe_feeds(result.out)
+    assert feeds is not None and feeds["input_ids"].shape[0] > 1
+    keep = split_outlier_channels(model, feeds)
+    layers = result.fused_ops["Attention"]
+    assert len([n for n in keep if n.endswith("/outlier_matmul")]) >= layers
+    index = next(i for i in model.graph.initializer if i.name.endswith("/outlier_index"))
+    assert len(onnx.numpy_helper.to_array(index)) == OUTLIER_CHANNELS
+    onnx.save(model, str(tmp_path / "split.onnx"))
+    rng = np.random.default_rng(2)
+    test_feeds = {
+        "input_ids": rng.integers(5, 40, (3, 17)),
+        "attention_mask": np.ones((3, 17), dtype=np.int64),
+        "token_type_ids": np.zeros((3, 17), dtype=np.int64),
+    }
+    outputs = [
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["logits"], test_feeds)[0]
+        for path in (result.out / "model.fp32.onnx", tmp_path / "split.onnx")
+    ]
+    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
+
+
+def test_int8_file_keeps_outlier_products_and_the_classifier_fp32(tiny_export):
+    import onnx
+
+    result, _ = tiny_export
+    nodes = onnx.load(str(result.out / "model.int8.onnx")).graph.node
+    by_name = {n.name: n.op_type for n in nodes}
+    side = [name for name in by_name if name.endswith("/outlier_matmul")]
+    assert side and all(by_name[name] == "MatMul" for name in side)
+    assert "MatMulInteger" in by_name.values()  # the rest is still INT8
+    quantized = {n.name for n in nodes if n.op_type == "MatMulInteger"}
+    assert not any(name.startswith(("/classifier/", "/bert/pooler/")) for name in quantized)
+
+
+def test_the_derivation_version_keys_the_cache(tiny_export, tmp_path, monkeypatch):
+    """Files derived by an older rule are not served: the version is part of the cache key."""
+    import shutil
+
+    from stream_app.engine import precision
+
+    result, _ = tiny_export
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("model.fp16.onnx", "tokenizer.json", "labels.json"):
+        shutil.copy(result.out / name, shipped / name)
+    monkeypatch.setenv("SM_LOCAL_CACHE", str(tmp_path / "cache"))
+    derived = precision.resolve_model_file(shipped, "int8")
+    assert derived.parent.name.endswith(f"-v{precision.DERIVATION_VERSION}")
+    assert precision.DERIVATION_VERSION >= 3

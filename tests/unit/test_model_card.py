@@ -107,3 +107,28 @@ def test_the_commercial_figures_come_from_its_log(tmp_path):
     card = write_card(model, commercial_log=log).read_text()
     assert "tweeteval_val 0.646" in card and "best of 2 evaluations, step 9 of 9" in card
     assert "Not evaluated yet" in card
+
+
+def test_a_second_pass_states_its_chain_and_its_column(tmp_path):
+    """A second pass names the first pass it started from (and that one's warm start), and
+    `chosen` picks its column when two variants share the heads layout."""
+    model = _model(tmp_path)
+    summary = json.loads((model / "train_summary.json").read_text())
+    first = tmp_path / "first_summary.json"
+    first.write_text(json.dumps(summary))
+    summary["config"] |= {"base": "build/v3-heads/checkpoint", "seed": 43}
+    summary["best"] = {"score": 0.7955, "step": 1057, "of": 1089, "dev_macro_f1": {"tweeteval_val": 0.7}}
+    summary |= {"total_steps": 1089, "steps_done": 1057}
+    (model / "train_summary.json").write_text(json.dumps(summary))
+    evaluation = _eval(tmp_path / "eval.json", 0.7020, 0.8175, 0.8979, list(DOMAINS))
+    variants = {
+        "heads": _eval(tmp_path / "h1.json", 0.7006, 0.8091, 0.8922, list(DOMAINS)),
+        "tokens": _eval(tmp_path / "tokens.json", 0.7043, 0.8220, 0.8899, [], prefix=True),
+        "heads, second pass": evaluation,
+    }
+    card = write_card(model, evaluation, None, variants, first_pass=first, chosen="heads, second pass").read_text()
+    assert "Second pass. It starts from the best checkpoint of a first pass (`build/v3-heads/checkpoint`" in card
+    assert "best mean dev macro-F1 0.7777 at step 1720 of 2152; stopped by its time cap at step 1745" in card
+    assert "itself a warm start from the weights of the shipped model" in card
+    assert "this model is **heads, second pass**" in card
+    assert "The time cap stopped the run at step 1057" in card
