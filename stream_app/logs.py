@@ -27,8 +27,9 @@ CONNECTION_NOISE = re.compile(
     r"|KafkaConnectionError|Connect call failed|Marking the coordinator dead|Heartbeat session expired"
     r"|RequestTimedOutError"
 )
-# Echoes of the same outage: timers that waited on the broker, the group rejoin it forces.
-OUTAGE_ECHOES = re.compile(r"is overlapping|member_id was not recognized|Heartbeat failed")
+# Echoes of the same outage: timers that waited on the broker, the group rejoin it forces (the
+# member's session expired meanwhile, so heartbeats and offset commits are refused once).
+OUTAGE_ECHOES = re.compile(r"is overlapping|member_id was not recognized|Heartbeat failed|UnknownMemberIdError")
 
 
 def iso_utc(created: float) -> str:

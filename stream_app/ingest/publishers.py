@@ -24,7 +24,12 @@ class OutputObserver(Protocol):
 
 
 class TopicSink(Generic[Record]):
-    """Implements `Sink[Record]`: each record as JSON under its key; `write` waits for every ack."""
+    """Implements `Sink[Record]`: each record as JSON under its key; `write` waits for every ack.
+
+    Records go to the app's producer directly (`Producer.send`, what `Topic.send` ends in): the
+    topics here are raw bytes with no attachments, so Faust's per-message wrapping (a pending and
+    a future message, its sensors, a completion callback) is pure cost: about 70 µs of CPU per
+    record, 2-3 times the send itself (docs/serving.md)."""
 
     def __init__(self, topic: Any, key: Callable[[Record], bytes], observer: OutputObserver) -> None:
         self.topic, self.key, self.observer = topic, key, observer
@@ -35,9 +40,11 @@ class TopicSink(Generic[Record]):
     async def write(self, batch: Sequence[Record]) -> None:
         if not batch:
             return
-        pending = [await self.topic.send(key=self.key(r), value=r.model_dump_json().encode()) for r in batch]
+        name = self.topic.get_topic_name()
+        send = (await self.topic.app.maybe_start_producer()).send
+        pending = [await send(name, self.key(r), r.model_dump_json().encode(), None, None, None) for r in batch]
         await asyncio.gather(*pending)
-        self.observer.records_out(self.topic.get_topic_name(), len(batch))
+        self.observer.records_out(name, len(batch))
 
     async def flush(self) -> None:
         return None  # every write waited for its acknowledgements

@@ -94,13 +94,16 @@ def test_kafka_client_connection_errors_are_counted_not_logged(capsys) -> None: 
             logging.getLogger("aiokafka").error("Unable connect to node with id 1: [Errno 111] Connect call failed")
         logging.getLogger("aiokafka.consumer.fetcher").error("Failed fetch messages from 1: NodeNotReadyError: x")
         logging.getLogger("mode.timers").warning("Timer commit is overlapping (interval=1.0 runtime=55.0)")
+        logging.getLogger("aiokafka.consumer.group_coordinator").error(
+            "OffsetCommit failed for group g due to group error ([Error 25] UnknownMemberIdError: g), will rejoin"
+        )
         logging.getLogger("aiokafka.cluster").error("Topic %s not found in cluster metadata", "social-posts")
         logging.getLogger("stream_app.x").error("Unable connect to node: our own line stays")
     finally:
         report_connection_errors(None)
         setup_logging("INFO", as_json=False)
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(reported) == 91  # the overlapping timer is an echo: quiet while down, not a retry
+    assert len(reported) == 91  # the overlapping timer and the refused commit are echoes: quiet, not retries
     assert len(lines) == 2 and "social-posts" in lines[0] and "our own line stays" in lines[1]
 
 
@@ -134,3 +137,49 @@ async def test_batch_retries_report_to_the_outage_tracker(caplog) -> None:  # ty
 )
 def test_dependency_of(error: BaseException, dependency: str | None) -> None:
     assert dependency_of(error) == dependency
+
+
+async def test_topic_sinks_send_through_the_producer_and_wait_for_every_ack() -> None:
+    import asyncio
+
+    from stream_app.ingest.publishers import dead_letter_sink, scored_sink
+    from stream_app.pipeline.process import RawRecord
+    from stream_app.testing.fakes import ListPublisher, make_processor
+
+    sent: list[tuple[str, bytes]] = []
+    acks: list[asyncio.Future[None]] = []
+
+    class Producer:
+        async def send(self, topic: str, key: bytes, value: bytes, *rest: object) -> asyncio.Future[None]:
+            sent.append((topic, key))
+            acks.append(asyncio.get_running_loop().create_future())
+            return acks[-1]
+
+    class App:
+        async def maybe_start_producer(self) -> Producer:
+            return Producer()
+
+    class Topic:
+        app = App()
+
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def get_topic_name(self) -> str:
+            return self.name
+
+    captured = ListPublisher()
+    processor = make_processor(captured, kinds={"posts": "post"})
+    post = b'{"id": "p1", "text": "good", "created_at": "2026-01-01T00:00:00Z", "platform": "x"}'
+    await processor.process([RawRecord("posts", 0, 7, post, 0.0), RawRecord("posts", 0, 8, b"{", 0.0)])
+    metrics = PipelineMetrics(CollectorRegistry())
+    scored = asyncio.ensure_future(scored_sink(Topic("scored"), metrics).write(captured.scored))
+    dead = asyncio.ensure_future(dead_letter_sink(Topic("dead"), metrics).write(captured.dead))
+    await asyncio.sleep(0.01)
+    assert sent == [("scored", b"p1"), ("dead", b"posts:0:8")]
+    assert not scored.done() and not dead.done()  # each write waits for its acks
+    for ack in acks:
+        ack.set_result(None)
+    await asyncio.gather(scored, dead)
+    assert _value(metrics, "sm_messages_out_total", topic="scored") == 1
+    assert _value(metrics, "sm_messages_out_total", topic="dead") == 1

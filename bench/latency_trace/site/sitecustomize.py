@@ -26,7 +26,12 @@ if os.environ.get("SM_TRACE_FILE"):
             _out.write(json.dumps(fields) + "\n")
 
     def _wrap_async(owner, name, kind, describe=lambda *args, **kwargs: {}):
-        original = getattr(owner, name)
+        original = getattr(owner, name, None) if owner is not None else None
+        if original is None:  # the code moved: trace what is still there, and say what is not
+            sys.stderr.write(
+                f"latency_trace: nothing to hook for {kind!r} ({getattr(owner, '__name__', owner)}.{name})\n"
+            )
+            return
 
         async def wrapped(*args, **kwargs):
             started = time.time()
@@ -40,7 +45,7 @@ if os.environ.get("SM_TRACE_FILE"):
         from aiokafka.consumer import fetcher
         from faust.transport.drivers import aiokafka as faust_aiokafka
 
-        from stream_app.ingest import publishers, resilience
+        from stream_app.ingest import publishers
         from stream_app.pipeline import process
 
         def fetch(self, assignment, node_id, request, result):
@@ -62,18 +67,35 @@ if os.environ.get("SM_TRACE_FILE"):
         _wrap_async(
             process.BatchProcessor, "commit", "commit", lambda self, p, result: {"recs": positions(p.events + p.dead)}
         )
-        _wrap_async(
-            resilience.RetryingPublisher, "publish", "publish", lambda self, s, d, result: {"n": len(s) + len(d)}
-        )
-        _wrap_async(resilience.RetryingSink, "apply", "redis", lambda self, records, result: {"n": len(records)})
+        # The publish and the aggregate write, found on the processor whatever the layout calls them:
+        # `publisher.publish` / `sink.apply`, or `scored.write` / `store.write`.
+        commit = process.BatchProcessor.commit
+
+        instrumented = set()
+
+        async def instrumented_commit(self, prepared):
+            if id(self) not in instrumented:
+                instrumented.add(id(self))
+                for attr, method, kind in (
+                    ("publisher", "publish", "publish"),
+                    ("scored", "write", "publish"),
+                    ("sink", "apply", "redis"),
+                    ("store", "write", "redis"),
+                ):
+                    target = getattr(self, attr, None)
+                    if target is not None and hasattr(target, method):
+                        _wrap_async(target, method, kind)
+            return await commit(self, prepared)
+
+        process.BatchProcessor.commit = instrumented_commit
         _wrap_async(faust_aiokafka.Consumer, "_commit", "offsets_commit")
-        early = getattr(publishers, "EarlyPublisher", None)  # absent before issue 24's pipelining
-        if early is not None:
+        early = getattr(publishers, "EarlyPublisher", None) or getattr(publishers, "EarlySink", None)
+        if early is not None:  # absent before issue 24's pipelining
             send_early = early.send_early
 
-            def traced_send_early(self, scored, dead):
-                emit("send_early", n=len(scored) + len(dead))
-                return send_early(self, scored, dead)
+            def traced_send_early(self, *batches):
+                emit("send_early", n=sum(len(b) for b in batches))
+                return send_early(self, *batches)
 
             early.send_early = traced_send_early
 
