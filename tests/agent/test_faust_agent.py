@@ -59,7 +59,9 @@ async def test_app_shutdown_stops_the_wiring(tmp_path):
         async def stop(self) -> None:
             stopped.append(True)
 
-    app = build_app(stream_config(load_settings(data_dir=tmp_path)), lambda *_: StoppingWiring(processor=RecordingProcessor()))
+    app = build_app(
+        stream_config(load_settings(data_dir=tmp_path)), lambda *_: StoppingWiring(processor=RecordingProcessor())
+    )
     app.sm_ready.set()
     await app.on_before_shutdown.send()
     assert stopped == [True] and not app.sm_ready.is_set()
