@@ -74,7 +74,7 @@ def torch_pipeline(checkpoint: Path | None, threads: int) -> Callable[[list[str]
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-    from stream_app.model.train import resolve_base_model
+    from stream_app.offline.model.train import resolve_base_model
 
     torch.set_num_threads(threads)
     source = str(checkpoint) if checkpoint else resolve_base_model("sentence-transformers/all-MiniLM-L6-v2")

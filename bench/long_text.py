@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from stream_app.engine.onnx_classifier import OnnxClassifier
-from stream_app.model.data import LABEL_TO_ID, read_labelled_csv, split_holdout
-from stream_app.model.metrics import decide
+from stream_app.offline.model.data import LABEL_TO_ID, read_labelled_csv, split_holdout
+from stream_app.offline.model.metrics import decide
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 STRATEGIES = ("head", "head_tail", "chunks")

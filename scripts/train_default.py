@@ -27,9 +27,9 @@ import logging
 from pathlib import Path
 
 from stream_app.engine.types import DOMAINS
-from stream_app.model.data import DOMAIN_OF_FILE  # which head reads each file (training and dev)
-from stream_app.model.train import DEFAULT_BASE, TrainConfig, resolve_base_model, train
-from stream_app.model.warmstart import checkpoint_from_onnx
+from stream_app.offline.model.data import DOMAIN_OF_FILE  # which head reads each file (training and dev)
+from stream_app.offline.model.train import DEFAULT_BASE, TrainConfig, resolve_base_model, train
+from stream_app.offline.model.warmstart import checkpoint_from_onnx
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from stream_app.engine.types import DOMAINS
-from stream_app.model.data import domain_of_file, read_labelled_csv, split_holdout, write_labelled_csv
-from stream_app.model.metrics import Report, decide, score_predictions
+from stream_app.offline.model.data import domain_of_file, read_labelled_csv, split_holdout, write_labelled_csv
+from stream_app.offline.model.metrics import Report, decide, score_predictions
 
 if TYPE_CHECKING:
     from stream_app.engine.calibration import Calibration
@@ -38,7 +38,7 @@ def train_cmd(
     max_minutes: float | None = None,
 ) -> None:
     """Fine-tune a BERT-family checkpoint into a negative/neutral/positive classifier."""
-    from stream_app.model.train import TrainConfig, train
+    from stream_app.offline.model.train import TrainConfig, train
 
     config = TrainConfig(
         data=data,
@@ -92,7 +92,7 @@ def evaluate_cmd(
         Domain | None,
         typer.Option(
             help="Score every file with this domain's head; default: each file's own domain "
-            "(stream_app.model.data.DOMAIN_OF_FILE)",
+            "(stream_app.offline.model.data.DOMAIN_OF_FILE)",
         ),
     ] = None,
     provider: str = "cpu",
@@ -172,7 +172,7 @@ def calibrate_cmd(
     """Fit temperature, bias and decision offsets on dev data; the engine applies them at load."""
     from stream_app.engine.calibration import CALIBRATION_FILE, DomainCalibrations
     from stream_app.engine.onnx_classifier import OnnxClassifier
-    from stream_app.model.calibrate import DevSet, fit, fit_heads
+    from stream_app.offline.model.calibrate import DevSet, fit, fit_heads
 
     stale = model / CALIBRATION_FILE
     if stale.exists():
@@ -247,7 +247,7 @@ def export_cmd(
 ) -> None:
     """Export to ONNX (fused), quantize INT8, convert FP16, and check parity against PyTorch.
     A checkpoint with domain heads exports one graph with [batch, heads, 3] logits."""
-    from stream_app.model.export import export_model
+    from stream_app.offline.model.export import export_model
     from stream_app.testing.generate import generate_stream
 
     texts = [record["text"] for _, record in generate_stream(minutes=max(1, samples // 60 + 1), per_minute=60, seed=99)]

@@ -171,7 +171,7 @@ TextPools = Mapping[str, Sequence[str]]  # gold label -> texts
 def read_text_pools(paths: Sequence[Path]) -> dict[str, list[str]]:
     """Texts by gold label from `text,label` CSV files (labels negative/neutral/positive)."""
     from stream_app.engine.types import LABELS as MODEL_LABELS
-    from stream_app.model.data import read_labelled_csv
+    from stream_app.offline.model.data import read_labelled_csv
 
     pools: dict[str, list[str]] = {label: [] for label in LABELS}
     for path in paths:

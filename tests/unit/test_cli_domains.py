@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from stream_app.engine.types import DOMAINS
-from stream_app.model.data import DOMAIN_OF_FILE, domain_of_file
+from stream_app.offline.model.data import DOMAIN_OF_FILE, domain_of_file
 from tests.unit.test_cli import REPO, cli
 from tests.unit.test_engine_heads import EXPECTED, _model_dir
 

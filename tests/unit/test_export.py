@@ -69,7 +69,7 @@ def tiny_texts(n: int = 300) -> list[str]:
 
 @pytest.fixture(scope="module")
 def tiny_export(tmp_path_factory):
-    from stream_app.model.export import export_model
+    from stream_app.offline.model.export import export_model
 
     root = tmp_path_factory.mktemp("tiny")
     texts = tiny_texts()

@@ -20,7 +20,7 @@ ROW_DOMAINS = [DOMAINS[i % len(DOMAINS)] for i in range(60)]
 
 @pytest.fixture(scope="module")
 def heads_export(tmp_path_factory):
-    from stream_app.model.export import export_model
+    from stream_app.offline.model.export import export_model
 
     root = tmp_path_factory.mktemp("heads")
     checkpoint = tiny_checkpoint(root, num_labels=3 * len(DOMAINS), domains=list(DOMAINS))
@@ -29,7 +29,7 @@ def heads_export(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prefix_export(tmp_path_factory):
-    from stream_app.model.export import export_model
+    from stream_app.offline.model.export import export_model
 
     root = tmp_path_factory.mktemp("prefix")
     checkpoint = tiny_checkpoint(root, domain_prefix=True)
@@ -129,7 +129,7 @@ def test_the_engine_reads_a_prefix_model_text_behind_its_domain(prefix_export):
 
 
 def test_domain_prefix_is_read_from_the_run_summary_when_the_config_is_silent(tmp_path):
-    from stream_app.model.export import _reads_domain_prefix
+    from stream_app.offline.model.export import _reads_domain_prefix
 
     class Config:
         pass

@@ -12,7 +12,7 @@ import pytest
 from stream_app.engine.calibration import Calibration, softmax
 from stream_app.engine.onnx_classifier import OnnxClassifier
 from stream_app.engine.tokenize import MAX_CHUNKS, BucketingTokenizer, EncodedSlice, merge_windows
-from stream_app.model.calibrate import DevSet, expected_calibration_error, fit
+from stream_app.offline.model.calibrate import DevSet, expected_calibration_error, fit
 
 LONG = " ".join(f"word{i}" for i in range(400))
 
@@ -127,7 +127,7 @@ def test_fit_recovers_a_known_temperature_and_balances_decisions():
 
 def test_label_floor_is_the_mean_false_negative_rate_over_three_class_sets():
     """Each 3-class dev set weighs the same; binary sets (no neutral) say nothing about it."""
-    from stream_app.model.calibrate import label_floor
+    from stream_app.offline.model.calibrate import label_floor
 
     confident = np.float32(8.0)
 
@@ -146,7 +146,7 @@ def test_label_floor_is_the_mean_false_negative_rate_over_three_class_sets():
 def test_a_binary_only_head_fits_temperature_and_one_polarity_shift():
     """Reviews have no neutral rows: temperature by negative-vs-positive log-loss, no bias, and
     offsets (-d, 0, +d), so neutral's level is left as the model has it."""
-    from stream_app.model.calibrate import fit_binary
+    from stream_app.offline.model.calibrate import fit_binary
 
     rng = np.random.default_rng(5)
     n = 4000

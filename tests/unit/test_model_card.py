@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stream_app.engine.calibration import Calibration, DomainCalibrations
 from stream_app.engine.types import DOMAINS
-from stream_app.model.card import write_card
+from stream_app.offline.model.card import write_card
 
 
 def _metrics(macro_f1: float, neg_recall: float, domain: str, binary: bool = False) -> dict[str, object]:

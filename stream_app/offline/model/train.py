@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from stream_app.engine.types import DEFAULT_DOMAIN, LABELS, with_domain_prefix
-from stream_app.model.data import Example, read_labelled_csv, split_holdout
-from stream_app.model.metrics import decide, score_predictions
+from stream_app.offline.model.data import Example, read_labelled_csv, split_holdout
+from stream_app.offline.model.metrics import decide, score_predictions
 
 log = logging.getLogger(__name__)
 

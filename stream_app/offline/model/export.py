@@ -114,7 +114,7 @@ def export_model(
     summary = checkpoint.parent / "train_summary.json"
     if summary.exists():
         shutil.copy(summary, out / "train_summary.json")
-    from stream_app.model.card import write_card
+    from stream_app.offline.model.card import write_card
 
     write_card(out)
     return ExportResult(out, parity, fused)

@@ -8,7 +8,7 @@ variants this model was chosen among (`--variant NAME=EVAL.json`, repeatable) an
 commercial profile's dev log (`--commercial-log`). No figure is written into this module: every
 number on the card comes from one of those files, so a card cannot state an older model's
 figures as this one's. `model export` writes a card without evaluation; run
-`python -m stream_app.model.card --model DIR --eval EVAL.json ...` to add it.
+`python -m stream_app.offline.model.card --model DIR --eval EVAL.json ...` to add it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from stream_app.engine.types import DOMAINS
-from stream_app.model.card_sections import (
+from stream_app.offline.model.card_sections import (
     calibration_section,
     commercial_paragraph,
     evaluation_section,
@@ -28,7 +28,7 @@ from stream_app.model.card_sections import (
     training_section,
     variants_section,
 )
-from stream_app.model.data import domain_of_file
+from stream_app.offline.model.data import domain_of_file
 
 LICENCES = {
     "financial_tweets_train": "MIT",
@@ -88,7 +88,7 @@ def _domains_section(meta: dict[str, Any], config: dict[str, Any]) -> str:
 {how} Which records a worker sends to which domain is stated in one place,
 `stream_app/pipeline/routing.py`: reviews to `reviews`, posts naming a `$TICKER` or a watch-list
 entity of `domain: finance` to `finance`, every other post to `social`. The data of each domain
-(`stream_app.model.data.DOMAIN_OF_FILE`), for training, calibration and evaluation alike:
+(`stream_app.offline.model.data.DOMAIN_OF_FILE`), for training, calibration and evaluation alike:
 
 | domain | files |
 |---|---|
@@ -142,8 +142,9 @@ financial tweets and product reviews, {kind}, fine-tuned by this project and shi
 - `model.fp16.onnx`: the one committed precision: the fused graph (onnxruntime transformer
   optimizer: EmbedLayerNormalization, Attention, SkipLayerNormalization, BiasGelu) in FP16, for
   the CUDA provider. The CPU path derives INT8 from it at first load (FP16 weights widened to
-  FP32, then dynamic per-channel INT8 quantization) and caches it under
-  `$SM_LOCAL_CACHE/models/<sha>/`.
+  FP32, then dynamic per-channel INT8 quantization, except the pooler, the classifier and the
+  few outlier input channels of each feed-forward output projection, which stay FP32:
+  `stream_app/engine/precision.py`) and caches it under `$SM_LOCAL_CACHE/models/<sha>-v3/`.
 - `tokenizer.json`, `tokenizer_config.json`: the base model's WordPiece tokenizer (fast).
 - `labels.json`: label order, model name and version, and `heads` (the domain of each output
   head) or `domain_prefix`.

@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from stream_app.engine.calibration import Calibration, DomainCalibrations, softmax
 from stream_app.engine.types import DOMAINS
-from stream_app.model.metrics import decide, score_predictions
+from stream_app.offline.model.metrics import decide, score_predictions
 
 NEG, NEU, POS = 0, 1, 2
 TEMPERATURES = np.round(np.arange(0.5, 3.01, 0.05), 2)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from stream_app.engine.types import DOMAINS
-from stream_app.model.data import domain_of_file
+from stream_app.offline.model.data import domain_of_file
 
 NAN = float("nan")
 
@@ -68,7 +68,7 @@ def training_section(summary: dict[str, Any], previous: str | None, first_pass: 
         fp_warm = first_pass.get("init_onnx") or Path(str(fp_config.get("base", ""))).name == "init"
         origin = (
             f"itself a warm start from the weights of the shipped model{shipped}, rebuilt as a PyTorch "
-            "checkpoint from its FP16 ONNX graph (`stream_app/model/warmstart.py`)"
+            "checkpoint from its FP16 ONNX graph (`stream_app/offline/model/warmstart.py`)"
             + (", each domain head starting as a copy of its single head" if fp_config.get("heads") else "")
             if fp_warm
             else f"itself from `{fp_config.get('base', '?')}`"
@@ -82,7 +82,7 @@ def training_section(summary: dict[str, Any], previous: str | None, first_pass: 
     elif warm:
         start = (
             f"Warm start from the weights of the shipped model{shipped}, "
-            "rebuilt as a PyTorch checkpoint from its FP16 ONNX graph (`stream_app/model/warmstart.py`; "
+            "rebuilt as a PyTorch checkpoint from its FP16 ONNX graph (`stream_app/offline/model/warmstart.py`; "
             "FP16 rounding is the only loss)"
             + (", each domain head starting as a copy of its single head. " if config.get("heads") else ". ")
         )
@@ -248,7 +248,9 @@ def evaluation_section(evaluation: dict[str, Any], before: tuple[str, dict[str, 
         for stem, m in evaluation.items()
     )
     if not rows:
-        return "## Evaluation\n\nNot evaluated yet: `model evaluate --json`, then `python -m stream_app.model.card`."
+        return (
+            "## Evaluation\n\nNot evaluated yet: `model evaluate --json`, then `python -m stream_app.offline.model.card`."
+        )
     means = [f"`{d}` {mean_macro_f1(evaluation, d):.4f}" for d in DOMAINS if not np.isnan(mean_macro_f1(evaluation, d))]
     prev_mean = f" ({prev_name}: {mean_macro_f1(prev):.4f})" if before else ""
     return f"""## Evaluation (INT8 on CPU, the service's path, each head's calibration applied)
