@@ -127,8 +127,9 @@ def drain(
 def engine_cpu(settings: Settings, texts: list[str], batch: int) -> dict[str, float]:
     """The bare engine as the worker configures it: CPU ms per text (all threads) and texts/s."""
     from stream_app.engine.swap import load_classifier
+    from stream_app.wiring import load_options
 
-    classifier = load_classifier(settings)
+    classifier = load_classifier(settings.model_dir, load_options(settings))
     classifier.classify(texts[:batch])
     wall, cpu = time.monotonic(), time.process_time()
     for i in range(0, len(texts), batch):
