@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -135,7 +137,6 @@ def test_fp16_only_directory_derives_int8_at_load(tiny_export, tmp_path, monkeyp
 def test_cpu_int8_file_splits_skip_layer_norm_exactly(tiny_export, tmp_path):
     """The CPU rewrite removes every SkipLayerNormalization and changes no FP32 output."""
     import onnx
-    import onnxruntime as ort
 
     from stream_app.engine.precision import split_skip_layer_norm
 
@@ -146,15 +147,21 @@ def test_cpu_int8_file_splits_skip_layer_norm_exactly(tiny_export, tmp_path):
     fused = onnx.load(str(result.out / "model.fp32.onnx"))
     assert split_skip_layer_norm(fused) == result.fused_ops["SkipLayerNormalization"]
     onnx.save(fused, str(tmp_path / "split.onnx"))
-    rng = np.random.default_rng(1)
+    assert_same_logits(result.out / "model.fp32.onnx", tmp_path / "split.onnx", (4, 20), seed=1)
+
+
+def assert_same_logits(a: Path, b: Path, shape: tuple[int, int], seed: int) -> None:
+    """Two graphs give the same FP32 logits on random token ids of `shape`."""
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(seed)
     feeds = {
-        "input_ids": rng.integers(5, 40, (4, 20)),
-        "attention_mask": np.ones((4, 20), dtype=np.int64),
-        "token_type_ids": np.zeros((4, 20), dtype=np.int64),
+        "input_ids": rng.integers(5, 40, shape),
+        "attention_mask": np.ones(shape, dtype=np.int64),
+        "token_type_ids": np.zeros(shape, dtype=np.int64),
     }
     outputs = [
-        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["logits"], feeds)[0]
-        for path in (result.out / "model.fp32.onnx", tmp_path / "split.onnx")
+        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["logits"], feeds)[0] for path in (a, b)
     ]
     np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
 
@@ -173,7 +180,6 @@ def test_outlier_channel_split_is_exact_in_fp32(tiny_export, tmp_path):
     """Derivation 3: each feed-forward projection's largest input channels go to an FP32 side
     product; in FP32 the rewritten graph computes the same logits."""
     import onnx
-    import onnxruntime as ort
 
     from stream_app.engine.precision import OUTLIER_CHANNELS, probe_feeds, split_outlier_channels
 
@@ -187,17 +193,7 @@ def test_outlier_channel_split_is_exact_in_fp32(tiny_export, tmp_path):
     index = next(i for i in model.graph.initializer if i.name.endswith("/outlier_index"))
     assert len(onnx.numpy_helper.to_array(index)) == OUTLIER_CHANNELS
     onnx.save(model, str(tmp_path / "split.onnx"))
-    rng = np.random.default_rng(2)
-    test_feeds = {
-        "input_ids": rng.integers(5, 40, (3, 17)),
-        "attention_mask": np.ones((3, 17), dtype=np.int64),
-        "token_type_ids": np.zeros((3, 17), dtype=np.int64),
-    }
-    outputs = [
-        ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(["logits"], test_feeds)[0]
-        for path in (result.out / "model.fp32.onnx", tmp_path / "split.onnx")
-    ]
-    np.testing.assert_allclose(outputs[0], outputs[1], atol=1e-5)
+    assert_same_logits(result.out / "model.fp32.onnx", tmp_path / "split.onnx", (3, 17), seed=2)
 
 
 def test_int8_file_keeps_outlier_products_and_the_classifier_fp32(tiny_export):
