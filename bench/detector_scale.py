@@ -40,7 +40,7 @@ class CountingState(RedisAlertState):
     saved: list[tuple[int, int]]
 
     async def save(self, states: Any, alerts: Any) -> bool:
-        self.saved.append((len(states), sum(len(orjson.dumps(s)) for s in states.values())))
+        self.saved.append((len(states), sum(len(s) for s in states.values())))
         return await super().save(states, alerts)
 
 

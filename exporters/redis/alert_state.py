@@ -127,14 +127,15 @@ class RedisAlertState:
         rows = await self.client.hmget(self._key("state"), list(entities))
         return {e: orjson.loads(r) for e, r in zip(entities, rows, strict=True) if r is not None}
 
-    async def save(self, states: Mapping[str, dict[str, Any]], alerts: Sequence[Alert]) -> bool:
-        """Atomically store states and queue alerts, only while still the leader."""
+    async def save(self, states: Mapping[str, bytes], alerts: Sequence[Alert]) -> bool:
+        """Atomically store states (their JSON, `EntityState.dump()`) and queue alerts, only
+        while still the leader."""
         token = self.lock.local.token
         if token is None:
             return False
         args: list[Any] = [token, RECENT_ALERTS, len(states)]
         for entity, state in states.items():
-            args += [entity, orjson.dumps(state)]
+            args += [entity, state]
         args.append(len(alerts))
         for alert in alerts:
             args += [f"{alert.alert_id}:{alert.status}", alert.entity, alert.status, alert.model_dump_json()]

@@ -3,13 +3,16 @@
 One aggregate's minutes are its hour hashes (one `HGETALL` per hour); its hours are its day
 hashes; a leaderboard is the top of each shard's sorted set (`limit` rows per shard), merged;
 a page of entity names is one `ZRANGE ... BYLEX LIMIT`; a name resolves with one `ZSCORE` or
-`HGET`. Nothing here scans the keyspace.
+`HGET`; the detector's minute of every entity is one script call per shard (`MINUTE_OF_MANY`).
+Nothing here scans the keyspace.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from redis.exceptions import NoScriptError
 
 from exporters.redis.connection import Client
 from stream_app.errors import BadQuery
@@ -20,6 +23,15 @@ from stream_app.pipeline.ports import Leaderboard, PartitionProgress, Ranked
 from stream_app.pipeline.windows import leaderboard_windows_message
 
 SCAN_CHUNK = 200
+# KEYS: minute hashes of one store shard (one hash tag: one Cluster slot). ARGV[1]: the minute's
+# field. One reply per call instead of one per key: redis-py's per-reply cost was most of the
+# detector's read of a minute for thousands of entities.
+MINUTE_OF_MANY = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, ARGV[1]) end
+return out
+"""
+MINUTE_OF_MANY_CHUNK = 1000  # keys per script call: bounds how long one call holds Redis
 
 
 class StoreReads:
@@ -27,6 +39,7 @@ class StoreReads:
         self.client = client
         self.keys = keys
         self.windows_min = tuple(windows_min)
+        self._read_sha: str | None = None
 
     async def minutes(self, key: str, first: int, last: int) -> dict[int, Counts]:
         """Minute buckets of `key` in [first, last] (minute starts); minutes without posts are absent."""
@@ -61,13 +74,42 @@ class StoreReads:
         return out
 
     async def minute_of_many(self, keys: Sequence[str], minute: int) -> dict[str, Counts]:
-        """One minute of many aggregates (the detector's closed minute), in one pipeline."""
+        """One minute of many aggregates (the detector's closed minute), in one pipeline: one
+        script call per store shard and chunk of keys (`MINUTE_OF_MANY`)."""
         minute = minute_of(minute)
-        async with self.client.pipeline(transaction=False) as reads:
-            for key in keys:
-                reads.hget(self.keys.minutes(key, hour_of(minute)), minute_field(minute))
-            rows = await reads.execute()
-        return {key: Counts.decode(raw) for key, raw in zip(keys, rows, strict=True) if raw}
+        hour = hour_of(minute)
+        by_shard: dict[int, list[str]] = {}
+        for key in keys:
+            by_shard.setdefault(self.keys.shard(key), []).append(key)
+        chunks: list[tuple[list[str], list[str]]] = []  # (aggregates, their minute hashes)
+        for shard, aggregates in sorted(by_shard.items()):
+            prefix = self.keys.minutes_prefix(shard)  # what `RedisKeys.minutes` builds, per shard once
+            for start in range(0, len(aggregates), MINUTE_OF_MANY_CHUNK):
+                part = aggregates[start : start + MINUTE_OF_MANY_CHUNK]
+                chunks.append((part, [f"{prefix}{aggregate}:{hour}" for aggregate in part]))
+        if not chunks:
+            return {}
+        rows = await self._hget_each([hashes for _, hashes in chunks], minute_field(minute))
+        out: dict[str, Counts] = {}
+        for (aggregates, _), row in zip(chunks, rows, strict=True):
+            for aggregate, raw in zip(aggregates, row, strict=True):
+                if raw:
+                    out[aggregate] = Counts.decode(raw)
+        return out
+
+    async def _hget_each(self, chunks: list[list[str]], field: str) -> list[list[Any]]:
+        """`HGET key field` for every key, one script call per chunk (a chunk's keys share a
+        slot), all in one pipeline; loads the script again if Redis lost it (a restart, a failover)."""
+        if self._read_sha is None:
+            self._read_sha = str(await self.client.script_load(MINUTE_OF_MANY))
+        try:
+            async with self.client.pipeline(transaction=False) as reads:
+                for hashes in chunks:
+                    reads.evalsha(self._read_sha, len(hashes), *hashes, field)
+                return list(await reads.execute())
+        except NoScriptError:
+            self._read_sha = None
+            return await self._hget_each(chunks, field)
 
     async def leaderboard(self, window_min: int, by: str, limit: int, min_volume: int) -> Leaderboard:
         if window_min not in self.windows_min:

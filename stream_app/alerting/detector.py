@@ -345,14 +345,18 @@ class SpikeDetector:
         return transition
 
     def _evict(self, state: EntityState, before_minute: int) -> None:
-        """Minutes leaving the longest window join the baseline (see `_learn`)."""
-        keep = []
-        for row in state.window:
-            if row[0] > before_minute:
-                keep.append(row)
-            else:
-                self._learn(state, row[0], row[1], row[2], excluded=bool(row[3]))
-        state.window = keep
+        """Minutes leaving the longest window join the baseline (see `_learn`), oldest first.
+
+        The window is in minute order (`step` appends strictly increasing minutes), so the rows
+        that leave are a prefix: usually one row a minute, found without copying the rest."""
+        window = state.window
+        leaving = 0
+        while leaving < len(window) and window[leaving][0] <= before_minute:
+            row = window[leaving]
+            self._learn(state, row[0], row[1], row[2], excluded=bool(row[3]))
+            leaving += 1
+        if leaving:
+            del window[:leaving]
 
 
 def _se(share: float, posts: float) -> float:

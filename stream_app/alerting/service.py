@@ -49,7 +49,9 @@ class StateStore(Protocol):
 
     async def load(self, entities: Sequence[str]) -> dict[str, dict[str, Any]]: ...
 
-    async def save(self, states: Mapping[str, dict[str, Any]], alerts: Sequence[Alert]) -> bool: ...
+    async def save(self, states: Mapping[str, bytes], alerts: Sequence[Alert]) -> bool:
+        """Store the states (`EntityState.dump()`'s JSON) and queue the alerts, only while leading."""
+        ...
 
     async def outbox(self) -> list[Alert]: ...
 
@@ -129,7 +131,10 @@ class AlertService:
         if self.label_floors is None:
             return self.params
         floor = self.label_floors.get(entity_domain(entity, self.entity_domains), self.params.label_floor)
-        return self._floored.setdefault(floor, dataclasses.replace(self.params, label_floor=floor))
+        params = self._floored.get(floor)
+        if params is None:  # built once per floor, not per call: this runs for every entity every tick
+            params = self._floored[floor] = dataclasses.replace(self.params, label_floor=floor)
+        return params
 
     def set_label_floors(self, floors: Mapping[str, float]) -> None:
         """A new model is live (POST /admin/model, SIGHUP): judge with its floors from now on."""
@@ -177,7 +182,7 @@ class AlertService:
         self._ticks += 1
         due = {e for e in behind if _rotation(e, self.checkpoint_ticks) == self._ticks % self.checkpoint_ticks}
         gone = set(states) - set(entities)  # quiet for a day: saved once more, then out of memory
-        to_save = {e: states[e].to_json() for e in sorted(changed | due | gone)}
+        to_save = {e: states[e].dump() for e in sorted(changed | due | gone)}
         if (to_save or alerts) and not await self.state.save(to_save, alerts):
             log.warning("lost the detector lease mid-tick; another worker carries on")
             self._states = None
@@ -213,17 +218,21 @@ class AlertService:
         """Entities one minute behind (the usual case) read that minute together, in one pipeline;
         the others (new, or a new leader replaying) read their own range, a day at a time."""
         out: list[tuple[str, Transition]] = []
-        current = [e for e in entities if states[e].last_minute == closed - MINUTE]
+        current: list[str] = []
+        others: list[str] = []  # split before stepping: a stepped entity is no longer one minute behind
+        for entity in entities:
+            (current if states[entity].last_minute == closed - MINUTE else others).append(entity)
         keys = [self._key(e) for e in current]
         counts = await self.counts.minute_of_many(keys, closed)
+        empty = Counts()
         for index, (entity, key) in enumerate(zip(current, keys, strict=True)):
-            found = counts.get(key, Counts())
+            found = counts.get(key, empty)
             transition = self.detector_for(entity).step(entity, states[entity], closed, found.negative, found.volume)
             if transition is not None:
                 out.append((entity, transition))
             if index % 500 == 499:
                 await asyncio.sleep(0)  # the stream shares this event loop
-        for entity in (e for e in entities if states[e].last_minute != closed - MINUTE):
+        for entity in others:
             out.extend((entity, t) for t in await self._replay(entity, states[entity], closed))
             await asyncio.sleep(0)
         return out

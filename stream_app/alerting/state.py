@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 Status = Literal["ok", "firing"]
 Severity = Literal["warning", "critical"]
 STATE_VERSION = 2
@@ -89,6 +91,14 @@ class EntityState:
         out["hour_of_week"] = {k: dict(v.__dict__) for k, v in self.hour_of_week.items()}
         out["hour_of_day"] = {k: dict(v.__dict__) for k, v in self.hour_of_day.items()}
         return out
+
+    def dump(self) -> bytes:
+        """The JSON text of `to_json()`, serialised straight from the dataclasses (orjson writes
+        a dataclass's fields in order, as `to_json` keeps them). The leader checkpoints a tenth
+        of its states every tick: copying each into dicts and lists first allocated tens of
+        thousands of objects a tick, and the garbage collector's full passes over every state
+        in memory that they set off cost more than the copies."""
+        return orjson.dumps(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EntityState:

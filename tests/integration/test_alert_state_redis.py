@@ -6,6 +6,8 @@ import asyncio
 import time
 from datetime import UTC, datetime
 
+import orjson
+
 from exporters.redis.alert_state import RedisAlertState, RedisPostSamples
 from exporters.redis.connection import connect
 from schemas.models import Alert, AlertStatistic, ShareAndVolume
@@ -37,17 +39,17 @@ async def scenario(url: str) -> None:
     two = RedisAlertState(connect(url), keys, leader_ttl_s=1.0)
     assert await one.lead() and not await two.lead()
     assert await one.lead()  # renewing keeps it
-    assert await one.save({"Quanta Bank": {"last_minute": 60}}, [alert("firing")])
-    assert not await two.save({"Quanta Bank": {"last_minute": 999}}, [])  # a follower cannot write
+    assert await one.save({"Quanta Bank": orjson.dumps({"last_minute": 60})}, [alert("firing")])
+    assert not await two.save({"Quanta Bank": orjson.dumps({"last_minute": 999})}, [])  # a follower cannot write
     assert (await two.load(["Quanta Bank", "Nobody"])) == {"Quanta Bank": {"last_minute": 60}}
     assert [a.status for a in await two.outbox()] == ["firing"]
     assert [a.entity for a in await two.active()] == ["Quanta Bank"]
 
     await asyncio.sleep(1.3)  # the leader stalls past its lease: the other worker takes over
     assert await two.lead() and not await one.lead()
-    assert not await one.save({"Quanta Bank": {"last_minute": 0}}, [])  # the old leader is fenced off
+    assert not await one.save({"Quanta Bank": orjson.dumps({"last_minute": 0})}, [])  # the old leader is fenced off
     await two.published(alert("firing"))
-    assert await two.save({"Quanta Bank": {"last_minute": 120}}, [alert("resolved")])
+    assert await two.save({"Quanta Bank": orjson.dumps({"last_minute": 120})}, [alert("resolved")])
     assert [a.status for a in await two.outbox()] == ["resolved"]
     assert await two.active() == [] and [a.status for a in await two.recent()] == ["resolved", "firing"]
 

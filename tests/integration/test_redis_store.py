@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exporters.redis import reads
 from exporters.redis.aggregates import RedisAggregateStore
 from exporters.redis.connection import connect
 from stream_app.engine.types import LABELS
@@ -55,6 +56,24 @@ async def test_partial_replay_after_crash_only_adds_new_offsets(store):
     await store.apply(_records(1, range(0, 20)))
     assert await store.apply(_records(1, range(10, 40))) == 20
     assert (await store.minutes("src:x", BASE, BASE))[BASE].volume == 40
+
+
+async def test_the_detectors_minute_of_many_reads_every_shard_and_survives_a_script_flush(store, monkeypatch):
+    names = [f"E{i}" for i in range(40)]
+    records = [
+        CountedRecord("posts", 0, o, record_keys("x", [names[o % 40]]), BASE + 60 + o % 7, LABELS[o % 3], 0.0)
+        for o in range(400)
+    ]
+    await store.apply(records)
+    buckets = recompute(records)[0]
+    expected = {entity_key(n): buckets[(entity_key(n), BASE + 60)] for n in names}
+    keys = [entity_key(n) for n in names] + [entity_key("Nobody")]  # no posts: left out, as before
+    monkeypatch.setattr(reads, "MINUTE_OF_MANY_CHUNK", 2)  # several script calls per shard
+    assert await store.minute_of_many(keys, BASE + 90) == expected
+    assert await store.minute_of_many(keys, BASE + 120) == {}
+    assert await store.minute_of_many([], BASE + 60) == {}
+    await store.client.script_flush()  # a restarted Redis forgot the script: loaded again
+    assert await store.minute_of_many(keys, BASE + 60) == expected
 
 
 async def test_writers_racing_on_one_partition_never_double_count(redis_server, request):

@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
+import orjson
 import pytest
 from redis.exceptions import ClusterDownError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -19,7 +20,7 @@ from exporters.redis.connection import connect
 from stream_app.engine.types import LABELS
 from stream_app.errors import StoreRegressed
 from stream_app.pipeline.counts import CountedRecord, minute_of, recompute
-from stream_app.pipeline.keys import record_keys
+from stream_app.pipeline.keys import entity_key, record_keys
 from stream_app.pipeline.queries import find_entity
 from stream_app.testing.redis_cluster import LocalRedisCluster
 from stream_app.testing.snapshot import store_buckets
@@ -76,6 +77,16 @@ async def test_the_oracle_holds_on_a_cluster_with_every_kind_of_name(store: Redi
     assert len(board.rows) == 3 and board.rows[0].counts.volume >= board.rows[-1].counts.volume
 
 
+async def test_the_detectors_minute_of_many_reads_every_slot(store: RedisAggregateStore) -> None:
+    records = _records(range(300))
+    await store.apply(records)
+    buckets = recompute(records)[0]
+    keys = [entity_key(name) for name in NAMES]
+    for minute in (BASE, BASE + 7 * 60):
+        expected = {k: buckets[(k, minute)] for k in keys if (k, minute) in buckets}
+        assert expected and await store.minute_of_many(keys, minute) == expected
+
+
 async def test_a_failover_that_loses_writes_is_detected_and_the_store_says_where_to_resume(
     cluster: LocalRedisCluster, store: RedisAggregateStore
 ) -> None:
@@ -111,11 +122,11 @@ async def test_the_detector_lease_and_its_fenced_save_work_in_one_slot(cluster: 
     second = RedisAlertState(client, store.keys, leader_ttl_s=5)
     try:
         assert await first.lead() and not await second.lead()
-        assert await first.save({"E": {"last_minute": 60}}, [])
+        assert await first.save({"E": orjson.dumps({"last_minute": 60})}, [])
         assert await first.load(["E", "F"]) == {"E": {"last_minute": 60}}
         await client.delete(first.lock.name)  # the lease expired; the other worker takes it
         assert await second.lead()
-        assert not await first.save({"E": {"last_minute": 120}}, [])  # a former leader writes nothing
+        assert not await first.save({"E": orjson.dumps({"last_minute": 120})}, [])  # a former leader writes nothing
         assert (await second.load(["E"]))["E"]["last_minute"] == 60
     finally:
         await client.aclose()

@@ -6,6 +6,8 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from schemas.models import Alert
 from stream_app.alerting.detector import DetectorParams
 from stream_app.alerting.service import AlertService, closed_minute
@@ -54,10 +56,10 @@ class FakeState:
     async def load(self, entities: Sequence[str]) -> dict[str, dict[str, Any]]:
         return {e: self.states[e] for e in entities if e in self.states}
 
-    async def save(self, states: Mapping[str, dict[str, Any]], alerts: Sequence[Alert]) -> bool:
+    async def save(self, states: Mapping[str, bytes], alerts: Sequence[Alert]) -> bool:
         if not self.leader:
             return False
-        self.states.update(states)
+        self.states.update({entity: orjson.loads(state) for entity, state in states.items()})
         for alert in alerts:
             self.box[f"{alert.alert_id}:{alert.status}"] = alert
         return True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -204,6 +205,42 @@ def test_a_version_1_state_still_loads_and_its_alert_resolves_once() -> None:
     out = run(detector, state, 100, [(5, 10)] * 5 + [(2, 10)] * 10)
     assert [(t.status, t.alert_id) for _, t in out] == [("resolved", "abc123")]
     assert EntityState.from_json(json.loads(json.dumps(state.to_json()))) == state
+
+
+def test_dump_writes_the_json_of_to_json() -> None:
+    """The leader saves `dump()`; a new leader loads it with `from_json`: both must agree."""
+    state = EntityState()
+    run(SpikeDetector(DetectorParams()), state, 0, [(2, 10)] * 180 + [(5, 10)] * 25)
+    assert state.status == "firing" and state.hour_of_week and state.hour_of_day
+    assert state.dump() == orjson.dumps(state.to_json())
+    assert EntityState.from_json(orjson.loads(state.dump())) == state
+    assert EntityState().dump() == orjson.dumps(EntityState().to_json())
+
+
+@given(
+    st.lists(st.tuples(st.integers(1, 5), st.integers(0, 9), st.integers(0, 30), st.integers(0, 1)), max_size=80),
+    st.integers(0, 400),
+)
+def test_eviction_learns_the_same_rows_in_the_same_order_as_a_full_scan(rows: list[tuple[int, ...]], cut: int) -> None:
+    """`_evict` pops the window's leading rows; a full scan of the (minute-ordered) window, the
+    way it was written before, learns and keeps the same rows."""
+    window: list[list[int]] = []
+    minute = 0
+    for step, negatives, volume, excluded in rows:
+        minute += step
+        window.append([minute * 60, min(negatives, volume), volume, excluded])
+    detector = SpikeDetector(DetectorParams())
+    fast = EntityState(window=[list(r) for r in window], volume_weight=1.0, volume_ewma=5.0)
+    slow = EntityState(window=[list(r) for r in window], volume_weight=1.0, volume_ewma=5.0)
+    detector._evict(fast, cut * 60)
+    keep: list[list[int]] = []
+    for row in slow.window:
+        if row[0] > cut * 60:
+            keep.append(row)
+        else:
+            detector._learn(slow, row[0], row[1], row[2], excluded=bool(row[3]))
+    slow.window = keep
+    assert fast == slow
 
 
 def test_a_state_from_a_newer_format_is_refused() -> None:
