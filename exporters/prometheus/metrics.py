@@ -82,9 +82,7 @@ class PipelineMetrics:
             registry=r,
         )
         self.model_swaps = Counter("sm_model_swaps", "Live model swaps, by outcome", ["outcome"], registry=r)
-        self.model_last_swap = Gauge(
-            "sm_model_last_swap_timestamp_seconds", "When the model last changed", registry=r
-        )
+        self.model_last_swap = Gauge("sm_model_last_swap_timestamp_seconds", "When the model last changed", registry=r)
         self.model_last_swap_failure = Gauge(
             "sm_model_last_swap_failure_timestamp_seconds", "When a swap last failed (0: never)", registry=r
         )

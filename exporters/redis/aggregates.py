@@ -336,4 +336,3 @@ def _stamped(state: PartitionState, now: float) -> PartitionState:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-

@@ -57,9 +57,7 @@ class RedisPostSamples:
     """The newest posts per entity, for the alert's sample posts and terms. Idempotent: the
     member is the post itself, so a redelivered batch rewrites the same members."""
 
-    def __init__(
-        self, client: Client, keys: RedisKeys, retention_s: int, per_entity: int = POSTS_PER_ENTITY
-    ) -> None:
+    def __init__(self, client: Client, keys: RedisKeys, retention_s: int, per_entity: int = POSTS_PER_ENTITY) -> None:
         self.client, self.keys, self.retention_s, self.per_entity = client, keys, retention_s, per_entity
 
     def key(self, entity: str) -> str:

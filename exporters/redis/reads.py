@@ -122,8 +122,10 @@ class StoreReads:
         rows: list[Ranked] = []
         for shard in shards:
             rows.extend(await self._shard_top(shard, window_min, by, limit, min_volume))
-        key = (lambda r: (r.counts.volume, r.counts.negative_share)) if by == "volume" else (
-            lambda r: (round(r.counts.negative_share, 6), r.counts.volume)
+        key = (
+            (lambda r: (r.counts.volume, r.counts.negative_share))
+            if by == "volume"
+            else (lambda r: (round(r.counts.negative_share, 6), r.counts.volume))
         )
         rows.sort(key=lambda r: r.entity)
         rows.sort(key=key, reverse=True)
@@ -222,4 +224,3 @@ def _entity(member: Any) -> str:
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-

@@ -86,9 +86,7 @@ def build_app(config: StreamConfig, wiring_factory: WiringFactory) -> faust.App:
     )
     OUTAGES.listeners[:] = [metrics.dependency_retried]
     early_scored: EarlySink[ScoredEvent] = EarlySink(scored_sink(_raw_topic(app, config.topics.scored), metrics))
-    early_dead: EarlySink[DeadLetter] = EarlySink(
-        dead_letter_sink(_raw_topic(app, config.topics.dead_letter), metrics)
-    )
+    early_dead: EarlySink[DeadLetter] = EarlySink(dead_letter_sink(_raw_topic(app, config.topics.dead_letter), metrics))
     alerts = alert_sink(_raw_topic(app, config.topics.alerts), metrics)
     wiring = wiring_factory(Outputs(early_scored, early_dead, alerts), metrics)
     ready = asyncio.Event()

@@ -52,9 +52,7 @@ def create_topics(kafka: KafkaClientConfig, topics: Topics) -> dict[str, str]:
                 result[name] = "exists"
                 continue
             try:
-                admin.create_topics(
-                    [NewTopic(name, topics.partitions, topics.replication, topic_configs=configs)]
-                )
+                admin.create_topics([NewTopic(name, topics.partitions, topics.replication, topic_configs=configs)])
                 result[name] = "created"
             except TopicAlreadyExistsError:
                 result[name] = "exists"

@@ -162,4 +162,3 @@ async def source_minutes(
     last = minute_of(now if now is not None else time.time())
     first = last - MINUTE * (minutes - 1)
     return await store.minutes(source_key(source), first, last)
-

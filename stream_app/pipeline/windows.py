@@ -14,6 +14,7 @@ LEADERBOARD_WINDOWS_MIN: tuple[int, ...] = (5, 15, 60, 360, 1440)
 # post is a negative share of 1.0, which says nothing. The store ranks by share from here up.
 TOP_MIN_VOLUME = 10
 
+
 def leaderboard_windows_message(kept: tuple[int, ...], asked: int) -> str:
     shown = ", ".join(f"{w}m" if w < 60 else f"{w // 60}h" for w in kept)
     return f"the leaderboard keeps the windows {shown}; a {asked}-minute window is not one of them"

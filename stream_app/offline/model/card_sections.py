@@ -249,7 +249,8 @@ def evaluation_section(evaluation: dict[str, Any], before: tuple[str, dict[str, 
     )
     if not rows:
         return (
-            "## Evaluation\n\nNot evaluated yet: `model evaluate --json`, then `python -m stream_app.offline.model.card`."
+            "## Evaluation\n\nNot evaluated yet: `model evaluate --json`, "
+            "then `python -m stream_app.offline.model.card`."
         )
     means = [f"`{d}` {mean_macro_f1(evaluation, d):.4f}" for d in DOMAINS if not np.isnan(mean_macro_f1(evaluation, d))]
     prev_mean = f" ({prev_name}: {mean_macro_f1(prev):.4f})" if before else ""
