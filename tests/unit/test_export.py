@@ -115,17 +115,24 @@ def test_dynamic_axes_accept_any_batch_and_length(tiny_export):
         assert session.run(["logits"], feeds)[0].shape == (batch, 3)
 
 
-def test_fp16_only_directory_derives_int8_at_load(tiny_export, tmp_path, monkeypatch):
+def fp16_only_copy(out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The export as it ships (FP16 only), with an empty model cache: the engine derives INT8."""
     import shutil
+
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    for name in ("model.fp16.onnx", "tokenizer.json", "labels.json"):
+        shutil.copy(out / name, shipped / name)
+    monkeypatch.setenv("SM_LOCAL_CACHE", str(tmp_path / "cache"))
+    return shipped
+
+
+def test_fp16_only_directory_derives_int8_at_load(tiny_export, tmp_path, monkeypatch):
 
     from stream_app.engine.onnx_classifier import OnnxClassifier
 
     result, texts = tiny_export
-    shipped = tmp_path / "shipped"
-    shipped.mkdir()
-    for name in ("model.fp16.onnx", "tokenizer.json", "labels.json"):
-        shutil.copy(result.out / name, shipped / name)
-    monkeypatch.setenv("SM_LOCAL_CACHE", str(tmp_path / "cache"))
+    shipped = fp16_only_copy(result.out, tmp_path, monkeypatch)
     derived = OnnxClassifier(shipped, provider="cpu")
     assert derived.precision == "int8"
     assert list((tmp_path / "cache" / "models").glob("*/model.int8.onnx"))
@@ -211,16 +218,11 @@ def test_int8_file_keeps_outlier_products_and_the_classifier_fp32(tiny_export):
 
 def test_the_derivation_version_keys_the_cache(tiny_export, tmp_path, monkeypatch):
     """Files derived by an older rule are not served: the version is part of the cache key."""
-    import shutil
 
     from stream_app.engine import precision
 
     result, _ = tiny_export
-    shipped = tmp_path / "shipped"
-    shipped.mkdir()
-    for name in ("model.fp16.onnx", "tokenizer.json", "labels.json"):
-        shutil.copy(result.out / name, shipped / name)
-    monkeypatch.setenv("SM_LOCAL_CACHE", str(tmp_path / "cache"))
+    shipped = fp16_only_copy(result.out, tmp_path, monkeypatch)
     derived = precision.resolve_model_file(shipped, "int8")
     assert derived.parent.name.endswith(f"-v{precision.DERIVATION_VERSION}")
     assert precision.DERIVATION_VERSION >= 3

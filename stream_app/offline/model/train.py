@@ -154,13 +154,7 @@ def train(config: TrainConfig) -> dict[str, Any]:
         # A heads checkpoint (a second pass): continue it as it is.
         model = AutoModelForSequenceClassification.from_pretrained(base, attn_implementation="eager")
     else:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base,
-            num_labels=len(LABELS),
-            id2label=dict(enumerate(LABELS)),
-            label2id={name: i for i, name in enumerate(LABELS)},
-            attn_implementation="eager",
-        )
+        model = new_classifier(base)
         if config.heads:
             widen_to_heads(torch, model, config.heads)
     # Saved in the checkpoint's config, so `model export` knows the model reads a domain prefix.
@@ -273,6 +267,19 @@ def train(config: TrainConfig) -> dict[str, Any]:
     }
     (config.out / "train_summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def new_classifier(base: str) -> Any:
+    """The base encoder with a fresh classifier over `LABELS` (eager attention, which export needs)."""
+    from transformers import AutoModelForSequenceClassification
+
+    return AutoModelForSequenceClassification.from_pretrained(
+        base,
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={name: i for i, name in enumerate(LABELS)},
+        attn_implementation="eager",
+    )
 
 
 def widen_to_heads(torch: Any, model: Any, heads: list[str]) -> None:

@@ -52,17 +52,11 @@ def state_dict_from_onnx(path: Path, layers: int) -> dict[str, Any]:
 def checkpoint_from_onnx(model_dir: Path, base_dir: str, out: Path) -> Path:
     """Write a Hugging Face checkpoint (base config and tokenizer, shipped weights) to `out`."""
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
-    from stream_app.engine.types import LABELS
+    from stream_app.offline.model.train import new_classifier
 
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base_dir,
-        num_labels=len(LABELS),
-        id2label=dict(enumerate(LABELS)),
-        label2id={name: i for i, name in enumerate(LABELS)},
-        attn_implementation="eager",
-    )
+    model = new_classifier(base_dir)
     state = state_dict_from_onnx(model_dir / FP16, model.config.num_hidden_layers)
     expected = {k for k in model.state_dict() if not k.endswith("position_ids")}
     missing = expected - set(state)
