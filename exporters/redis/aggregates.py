@@ -18,9 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
-from exporters.redis.connection import Client
+from exporters.redis.connection import Client, Script
 from exporters.redis.lua import APPLY
 from exporters.redis.reads import StoreReads
 from stream_app.errors import StoreMismatch, StoreRegressed
@@ -82,7 +80,7 @@ class RedisAggregateStore(StoreReads):
         self.clock = clock
         self.late_applied = 0
         self._fences: dict[int, dict[TP, PartitionState]] = defaultdict(dict)
-        self._sha: str | None = None
+        self._apply = Script(APPLY)
         self._checked = False
         self._indexed_hour = 0  # the index is written once an hour per key, by each process
         self._indexed_keys: set[str] = set()
@@ -92,7 +90,7 @@ class RedisAggregateStore(StoreReads):
     async def start(self) -> None:
         """Check the store's layout and load the script before the first batch."""
         await self._check_layout()
-        await self._script()
+        await self._apply.load(self.client)
 
     async def write(self, batch: Sequence[CountedRecord]) -> None:
         await self.apply(batch)
@@ -253,15 +251,8 @@ class RedisAggregateStore(StoreReads):
         """Send every shard's call in one pipeline. True when all applied; False when some
         fences had moved (they are re-read; the caller plans again)."""
         now = self.clock() if now is None else now
-        sha = await self._script()
         prepared = [self._arguments(call, now) for call in calls]
-        async with self.client.pipeline(transaction=False) as pipe:
-            for keys, args in prepared:
-                pipe.evalsha(sha, len(keys), *keys, *args)
-            replies = await pipe.execute(raise_on_error=False)
-        if any(isinstance(r, NoScriptError) for r in replies):  # a restarted or promoted node
-            self._sha = None
-            return await self._run(calls, now)
+        replies = await self._apply.run_each(self.client, prepared, raise_on_error=False)
         settled = True
         error: BaseException | None = None
         for call, reply in zip(calls, replies, strict=True):
@@ -306,11 +297,6 @@ class RedisAggregateStore(StoreReads):
             packed = ";".join(f"{minute},{n},{u},{p},{m}" for minute, (n, u, p, m) in minutes.items())
             args += [key, "1" if ranked else "", packed]
         return keys, args
-
-    async def _script(self) -> str:
-        if self._sha is None:
-            self._sha = str(await self.client.script_load(APPLY))
-        return self._sha
 
     async def _check_layout(self) -> None:
         """A store written with another shard count cannot be read or written by this process."""

@@ -21,9 +21,9 @@ from typing import Any
 
 import orjson
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, NoScriptError
+from redis.exceptions import LockError
 
-from exporters.redis.connection import Client
+from exporters.redis.connection import Client, Script
 from schemas.models import Alert
 from stream_app.pipeline.keys import RedisKeys
 from stream_app.pipeline.samples import PostSample
@@ -104,7 +104,7 @@ class RedisAlertState:
             blocking=False,
             thread_local=False,
         )
-        self._sha: str | None = None
+        self._save = Script(SAVE)
 
     def _key(self, name: str) -> str:
         return self.names.alerts(name)
@@ -138,13 +138,7 @@ class RedisAlertState:
         for alert in alerts:
             args += [f"{alert.alert_id}:{alert.status}", alert.entity, alert.status, alert.model_dump_json()]
         keys = [self.lock.name, *(self._key(name) for name in ("state", "outbox", "active", "recent"))]
-        if self._sha is None:
-            self._sha = str(await self.client.script_load(SAVE))
-        try:
-            saved = await self.client.evalsha(self._sha, len(keys), *keys, *args)
-        except NoScriptError:  # a restarted or promoted node: load the script again
-            self._sha = None
-            return await self.save(states, alerts)
+        [saved] = await self._save.run_each(self.client, [(keys, args)])
         return bool(saved)
 
     async def outbox(self) -> list[Alert]:

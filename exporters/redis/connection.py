@@ -7,13 +7,14 @@ failovers). Both clients offer the commands and pipelines the adapters use.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ClusterDownError, TryAgainError
+from redis.exceptions import ClusterDownError, NoScriptError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -49,3 +50,36 @@ def connect(url: str, retry: Retry | None = None) -> Client:
     return aioredis.Redis.from_url(
         url, retry_on_error=[RedisConnectionError, RedisTimeoutError], health_check_interval=30, **options
     )
+
+
+class Script:
+    """A Lua script called by its SHA: loaded on first use, and loaded again when a node answers
+    NOSCRIPT (it restarted, or a replica that never saw the script was promoted). Every adapter's
+    script goes through here, so that recovery is written once."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._sha: str | None = None
+
+    async def load(self, client: Client) -> str:
+        if self._sha is None:
+            self._sha = str(await client.script_load(self.source))
+        return self._sha
+
+    async def run_each(
+        self, client: Client, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]], raise_on_error: bool = True
+    ) -> list[Any]:
+        """One call per `(keys, args)`, in one pipeline, replies in order. With `raise_on_error`
+        off, a failed call's reply is its exception, as `Pipeline.execute` gives it."""
+        sha = await self.load(client)
+        try:
+            async with client.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.evalsha(sha, len(keys), *keys, *args)
+                replies = list(await pipe.execute(raise_on_error=raise_on_error))
+        except NoScriptError:
+            replies = [NoScriptError()]
+        if any(isinstance(reply, NoScriptError) for reply in replies):
+            self._sha = None
+            return await self.run_each(client, calls, raise_on_error)
+        return replies

@@ -12,9 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
-from exporters.redis.connection import Client
+from exporters.redis.connection import Client, Script
 from stream_app.errors import BadQuery
 from stream_app.pipeline.counts import HOUR, Counts, PartitionState, day_of, hour_of, minute_of
 from stream_app.pipeline.keys import RedisKeys, entity_of, minute_field, parse_partition_field
@@ -39,7 +37,7 @@ class StoreReads:
         self.client = client
         self.keys = keys
         self.windows_min = tuple(windows_min)
-        self._read_sha: str | None = None
+        self._minute_of_many = Script(MINUTE_OF_MANY)
 
     async def minutes(self, key: str, first: int, last: int) -> dict[int, Counts]:
         """Minute buckets of `key` in [first, last] (minute starts); minutes without posts are absent."""
@@ -83,33 +81,19 @@ class StoreReads:
             by_shard.setdefault(self.keys.shard(key), []).append(key)
         chunks: list[tuple[list[str], list[str]]] = []  # (aggregates, their minute hashes)
         for shard, aggregates in sorted(by_shard.items()):
-            prefix = self.keys.minutes_prefix(shard)  # what `RedisKeys.minutes` builds, per shard once
             for start in range(0, len(aggregates), MINUTE_OF_MANY_CHUNK):
                 part = aggregates[start : start + MINUTE_OF_MANY_CHUNK]
-                chunks.append((part, [f"{prefix}{aggregate}:{hour}" for aggregate in part]))
+                chunks.append((part, [self.keys.shard_minutes(shard, aggregate, hour) for aggregate in part]))
         if not chunks:
             return {}
-        rows = await self._hget_each([hashes for _, hashes in chunks], minute_field(minute))
+        field = minute_field(minute)  # a chunk's hashes share a slot: one script call each
+        rows = await self._minute_of_many.run_each(self.client, [(hashes, [field]) for _, hashes in chunks])
         out: dict[str, Counts] = {}
         for (aggregates, _), row in zip(chunks, rows, strict=True):
             for aggregate, raw in zip(aggregates, row, strict=True):
                 if raw:
                     out[aggregate] = Counts.decode(raw)
         return out
-
-    async def _hget_each(self, chunks: list[list[str]], field: str) -> list[list[Any]]:
-        """`HGET key field` for every key, one script call per chunk (a chunk's keys share a
-        slot), all in one pipeline; loads the script again if Redis lost it (a restart, a failover)."""
-        if self._read_sha is None:
-            self._read_sha = str(await self.client.script_load(MINUTE_OF_MANY))
-        try:
-            async with self.client.pipeline(transaction=False) as reads:
-                for hashes in chunks:
-                    reads.evalsha(self._read_sha, len(hashes), *hashes, field)
-                return list(await reads.execute())
-        except NoScriptError:
-            self._read_sha = None
-            return await self._hget_each(chunks, field)
 
     async def leaderboard(self, window_min: int, by: str, limit: int, min_volume: int) -> Leaderboard:
         if window_min not in self.windows_min:

@@ -169,7 +169,11 @@ class RedisKeys:
         return f"{self.tag(shard)}:fence"
 
     def minutes(self, aggregate: str, hour: int) -> str:
-        return f"{self.minutes_prefix(self.shard(aggregate))}{aggregate}:{hour}"
+        return self.shard_minutes(self.shard(aggregate), aggregate, hour)
+
+    def shard_minutes(self, shard: int, aggregate: str, hour: int) -> str:
+        """`minutes()` when the caller already knows the aggregate's shard (reads grouped by shard)."""
+        return f"{self.minutes_prefix(shard)}{aggregate}:{hour}"
 
     def minutes_prefix(self, shard: int) -> str:
         """What `minutes()` puts before `{aggregate}:{hour}`: the leaderboard roll builds the
